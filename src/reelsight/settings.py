@@ -1,0 +1,114 @@
+"""Every setting of Reelsight in one typed table: name, type, default and help text.
+
+Settings are read once (defaults < environment ``REELSIGHT_<NAME>`` < command-line option), built
+into a frozen :class:`Settings` and passed in; nothing reads the environment at import time.
+``docs/configuration.md`` is generated from :data:`SETTINGS` and a test keeps it in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+ENV_PREFIX = "REELSIGHT_"
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type[int] | type[str] | type[float]
+    default: int | str | float
+    help: str
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("db", str, "./reelsight.db", "Path of the embedded SQLite store (created if missing)."),
+    Setting("host", str, "127.0.0.1", "Address `reelsight serve` and `reelsight demo` listen on."),
+    Setting("port", int, 8080, "TCP port `reelsight serve` and `reelsight demo` listen on."),
+    Setting("retention_days", int, 31, "Ended sessions older than this many days are purged."),
+    Setting("purge_interval_s", int, 3600, "Seconds between two retention purges while serving."),
+    Setting("rate_limit_ip_requests", int, 3000, "Requests one client IP may make per rate window."),
+    Setting("rate_limit_ip_window_s", int, 300, "Length of the per-IP rate-limit window, in seconds."),
+    Setting("rate_limit_account_in_flight", int, 400, "Requests one account may have in flight at once."),
+    Setting("query_timeout_ms", int, 10000, "A read that runs longer is cancelled and answered 503."),
+    Setting("reader_threads", int, 4, "Threads (each with its own SQLite connection) serving reads."),
+    Setting("max_query_string_bytes", int, 16384, "Longest accepted query string; longer is a 400."),
+    Setting("max_query_params", int, 256, "Most query parameters (counting repeats) in one request."),
+    Setting("max_import_line_bytes", int, 1048576, "Longest accepted line of a JSON Lines import."),
+    Setting("auth_cache_s", int, 300, "Seconds a verified secret is remembered, sparing the slow hash."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class SettingError(ValueError):
+    """A setting was given a value of the wrong type or an unknown name."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    db: str = "./reelsight.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    retention_days: int = 31
+    purge_interval_s: int = 3600
+    rate_limit_ip_requests: int = 3000
+    rate_limit_ip_window_s: int = 300
+    rate_limit_account_in_flight: int = 400
+    query_timeout_ms: int = 10000
+    reader_threads: int = 4
+    max_query_string_bytes: int = 16384
+    max_query_params: int = 256
+    max_import_line_bytes: int = 1048576
+    auth_cache_s: int = 300
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _convert(setting: Setting, raw: object, origin: str) -> int | str | float:
+    if isinstance(raw, setting.type) and not isinstance(raw, bool):
+        value: int | str | float = raw
+    else:
+        try:
+            value = setting.type(str(raw))
+        except ValueError:
+            raise SettingError(
+                f"{origin}: {setting.name} must be {setting.type.__name__}, got {raw!r}"
+            ) from None
+    if isinstance(value, int | float) and value < 0:
+        raise SettingError(f"{origin}: {setting.name} must not be negative, got {raw!r}")
+    return value
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, object] | None = None
+) -> Settings:
+    """Build settings from defaults, then ``REELSIGHT_*`` variables, then explicit overrides.
+
+    Overrides whose value is ``None`` (an option not given on the command line) are ignored.
+    """
+    values: dict[str, int | str | float] = {}
+    for setting in SETTINGS:
+        if environ is not None and setting.env_var in environ:
+            values[setting.name] = _convert(setting, environ[setting.env_var], setting.env_var)
+    for name, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        if name not in _BY_NAME:
+            raise SettingError(f"unknown setting {name!r}")
+        values[name] = _convert(_BY_NAME[name], raw, "--" + name.replace("_", "-"))
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def check_table_matches_dataclass() -> None:
+    """The table and the dataclass must describe the same settings with the same defaults."""
+    fields = {f.name: f.default for f in dataclasses.fields(Settings)}
+    table = {s.name: s.default for s in SETTINGS}
+    if fields != table:
+        raise AssertionError(f"SETTINGS and Settings disagree: {fields} != {table}")
