@@ -1,22 +1,22 @@
 """The exception tree. Domain code raises these; the web edge maps each to its status and envelope.
 
-    ReelsightError
-     +-- ApiError                    (carries code, status, message, parameter)
-     |    +-- Unauthorized           401 unauthorized
-     |    +-- InvalidParameter       400 invalid_parameter
-     |    +-- UnknownParameter       400 unknown_parameter
-     |    +-- ConflictingParameters  400 conflicting_parameters
-     |    +-- Forbidden              403 forbidden
-     |    +-- NotFound               404 not_found
-     |    +-- MethodNotAllowed       405 method_not_allowed
-     |    +-- TimeRangeOutOfBounds   422 time_range_out_of_bounds
-     |    +-- RateLimited            429 rate_limited (with retry_after_s)
-     |    +-- Unavailable            503 unavailable
-     +-- StoreError
-     |    +-- UnscopedRead           a read not scoped to exactly one account
-     |    +-- NotFoundInStore        an account or key that does not exist
-     |    +-- AlreadyExists          an account name that is taken
-     +-- DocumentError               an imported session document is invalid (with the reason)
+ReelsightError
+ +-- ApiError                    (carries code, status, message, parameter)
+ |    +-- Unauthorized           401 unauthorized
+ |    +-- InvalidParameter       400 invalid_parameter
+ |    +-- UnknownParameter       400 unknown_parameter
+ |    +-- ConflictingParameters  400 conflicting_parameters
+ |    +-- Forbidden              403 forbidden
+ |    +-- NotFound               404 not_found
+ |    +-- MethodNotAllowed       405 method_not_allowed
+ |    +-- TimeRangeOutOfBounds   422 time_range_out_of_bounds
+ |    +-- RateLimited            429 rate_limited (with retry_after_s)
+ |    +-- Unavailable            503 unavailable
+ +-- StoreError
+ |    +-- UnscopedRead           a read not scoped to exactly one account
+ |    +-- NotFoundInStore        an account or key that does not exist
+ |    +-- AlreadyExists          an account name that is taken
+ +-- DocumentError               an imported session document is invalid (with the reason)
 """
 
 from __future__ import annotations
@@ -121,6 +121,10 @@ class NotFoundInStore(StoreError):
 
 class AlreadyExists(StoreError):
     pass
+
+
+class ReadTimeout(StoreError):
+    """A read ran past the store's time limit and was cancelled."""
 
 
 class DocumentError(ReelsightError):

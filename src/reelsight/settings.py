@@ -78,17 +78,13 @@ def _convert(setting: Setting, raw: object, origin: str) -> int | str | float:
         try:
             value = setting.type(str(raw))
         except ValueError:
-            raise SettingError(
-                f"{origin}: {setting.name} must be {setting.type.__name__}, got {raw!r}"
-            ) from None
+            raise SettingError(f"{origin}: {setting.name} must be {setting.type.__name__}, got {raw!r}") from None
     if isinstance(value, int | float) and value < 0:
         raise SettingError(f"{origin}: {setting.name} must not be negative, got {raw!r}")
     return value
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, overrides: Mapping[str, object] | None = None
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[str, object] | None = None) -> Settings:
     """Build settings from defaults, then ``REELSIGHT_*`` variables, then explicit overrides.
 
     Overrides whose value is ``None`` (an option not given on the command line) are ignored.

@@ -163,10 +163,11 @@ class Tags(_Strict):
     custom_tags: dict[str, str]
 
 
-class SessionDocument(_Strict):
+class SessionDocument(_Strict, kw_only=True):
     conviva_session_id: str
     client_id: str
     session_id: str
+    viewer_id: str | msgspec.UnsetType = msgspec.UNSET
     timestamps: Timestamps
     status_info: StatusInfo
     lifetime_metrics: LifetimeMetrics
@@ -175,7 +176,6 @@ class SessionDocument(_Strict):
     geo_info: GeoInfo
     network_info: NetworkInfo
     tags: Tags
-    viewer_id: str | msgspec.UnsetType = msgspec.UNSET
 
 
 # Fields that are rounded to two decimals, as the response promises.

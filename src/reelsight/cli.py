@@ -1,0 +1,251 @@
+"""The command line: serve, demo, accounts, keys, import and generate.
+
+Every setting of ``settings.SETTINGS`` is a global option (``--db``, ``--retention-days``, ...) and
+an environment variable (``REELSIGHT_DB``, ...); options win over the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+import click
+import msgspec
+
+from reelsight import credentials
+from reelsight.clock import SystemClock
+from reelsight.errors import AlreadyExists, NotFoundInStore
+from reelsight.importing import import_jsonl
+from reelsight.settings import SETTINGS, SettingError, Settings, load_settings
+from reelsight.store.base import Account
+from reelsight.store.sqlite import SqliteStore
+
+
+def _settings(ctx: click.Context, **command_level: Any) -> Settings:
+    overrides = dict(ctx.find_root().params)
+    overrides.update({k: v for k, v in command_level.items() if v is not None})
+    try:
+        return load_settings(os.environ, overrides)
+    except SettingError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _open_store(settings: Settings) -> SqliteStore:
+    return SqliteStore(settings.db, readers=settings.reader_threads, read_timeout_s=settings.query_timeout_ms / 1000)
+
+
+def _setting_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for setting in reversed(SETTINGS):
+        func = click.option(
+            "--" + setting.name.replace("_", "-"),
+            setting.name,
+            type=setting.type,
+            default=None,
+            help=f"{setting.help} [env {setting.env_var}; default {setting.default}]",
+        )(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@_setting_options
+def main(**_settings_options: Any) -> None:
+    """Reelsight: self-hosted video QoE analytics with a sessions API."""
+
+
+# -- accounts and keys ------------------------------------------------------------------------
+
+
+def _create_key(store: SqliteStore, account: Account) -> tuple[str, str]:
+    key_id, secret = credentials.new_key_id(), credentials.new_secret()
+    store.add_api_key(account.id, key_id, credentials.hash_secret(secret))
+    return key_id, secret
+
+
+@main.group()
+def accounts() -> None:
+    """Create and list accounts."""
+
+
+@accounts.command("create")
+@click.argument("name")
+@click.option("--viewer-module", is_flag=True, help="Sessions in responses include viewer_id.")
+@click.option(
+    "--business-error",
+    "business_errors",
+    multiple=True,
+    metavar="PATTERN",
+    help="Error messages matching this (case-insensitive substring or regex) are business errors.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.pass_context
+def accounts_create(
+    ctx: click.Context, name: str, viewer_module: bool, business_errors: tuple[str, ...], as_json: bool
+) -> None:
+    """Create account NAME and its first API credentials (the secret is shown only now)."""
+    if not name.strip() or len(name) > 200:
+        raise click.UsageError("NAME must be 1 to 200 characters")
+    store = _open_store(_settings(ctx))
+    try:
+        account = store.create_account(
+            name,
+            viewer_module=viewer_module,
+            business_error_patterns=business_errors,
+            ingest_key=credentials.new_ingest_key(),
+        )
+    except AlreadyExists as exc:
+        raise click.ClickException(str(exc)) from None
+    key_id, secret = _create_key(store, account)
+    store.close()
+    if as_json:
+        out = {"account": name, "key_id": key_id, "secret": secret, "ingest_key": account.ingest_key}
+        click.echo(msgspec.json.encode(out).decode())
+    else:
+        click.echo(f"account:    {name}\nkey id:     {key_id}\nsecret:     {secret}\ningest key: {account.ingest_key}")
+        click.echo("Keep the secret now: it is stored only as a hash and cannot be shown again.")
+
+
+@accounts.command("list")
+@click.pass_context
+def accounts_list(ctx: click.Context) -> None:
+    """List accounts with their permissions and API keys."""
+    store = _open_store(_settings(ctx))
+    for account in store.list_accounts():
+        keys = store.list_api_keys(account.id)
+        active = [k.key_id for k in keys if not k.disabled]
+        disabled = [k.key_id for k in keys if k.disabled]
+        perms = "viewer_module" if account.viewer_module else "-"
+        click.echo(
+            f"{account.name}\tpermissions={perms}\tingest_key={account.ingest_key}\t"
+            f"keys={','.join(active) or '-'}\tdisabled={','.join(disabled) or '-'}"
+        )
+    store.close()
+
+
+@main.group()
+def keys() -> None:
+    """Create and disable API credentials."""
+
+
+@keys.command("create")
+@click.argument("account")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.pass_context
+def keys_create(ctx: click.Context, account: str, as_json: bool) -> None:
+    """Create new API credentials for ACCOUNT."""
+    store = _open_store(_settings(ctx))
+    try:
+        found = store.get_account(account)
+    except NotFoundInStore as exc:
+        raise click.ClickException(str(exc)) from None
+    key_id, secret = _create_key(store, found)
+    store.close()
+    if as_json:
+        click.echo(msgspec.json.encode({"account": account, "key_id": key_id, "secret": secret}).decode())
+    else:
+        click.echo(f"key id: {key_id}\nsecret: {secret}")
+
+
+@keys.command("disable")
+@click.argument("key_id")
+@click.pass_context
+def keys_disable(ctx: click.Context, key_id: str) -> None:
+    """Disable the API credentials KEY_ID (requests with them get 401 from then on)."""
+    store = _open_store(_settings(ctx))
+    try:
+        store.disable_api_key(key_id)
+    except NotFoundInStore as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    click.echo(f"disabled {key_id}")
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+@main.command("import")
+@click.option("--account", required=True, help="The account the sessions belong to.")
+@click.argument("file", type=click.File("rb"))
+@click.pass_context
+def import_command(ctx: click.Context, account: str, file: BinaryIO) -> None:
+    """Import session documents from FILE (JSON Lines; - for stdin).
+
+    Bad lines are reported on stderr with their number and reason and skipped; the exit status is
+    1 when any line was skipped.
+    """
+    settings = _settings(ctx)
+    store = _open_store(settings)
+    try:
+        found = store.get_account(account)
+    except NotFoundInStore as exc:
+        raise click.ClickException(str(exc)) from None
+
+    def report_error(number: int, reason: str) -> None:
+        click.echo(f"line {number}: {reason}", err=True)
+
+    report = import_jsonl(store, found.id, file, max_line_bytes=settings.max_import_line_bytes, on_error=report_error)
+    store.close()
+    click.echo(f"imported {report.imported} sessions, skipped {report.rejected} bad lines")
+    if report.rejected:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--sessions", "count", type=click.IntRange(min=0), required=True, help="How many sessions.")
+@click.option("--days", type=click.FloatRange(min=0, min_open=True), default=31.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--end", "end_ms", type=int, default=None, help="End of the span, epoch ms [default: now].")
+def generate(count: int, days: float, seed: int, end_ms: int | None) -> None:
+    """Write COUNT realistic ended session documents as JSON Lines to stdout."""
+    from reelsight.generate.sessions import encode_jsonl, generate_sessions
+
+    end = end_ms if end_ms is not None else SystemClock().now_ms()
+    out = sys.stdout.buffer
+    docs = generate_sessions(count, seed=seed, end_ms=end, span_ms=round(days * 86_400_000))
+    for line in encode_jsonl(docs):
+        out.write(line)
+    out.flush()
+
+
+# -- serving ------------------------------------------------------------------------------------
+
+
+def _run_server(settings: Settings, store: SqliteStore) -> None:
+    import uvicorn
+
+    from reelsight.web.app import create_app
+
+    app = create_app(settings, store, SystemClock())
+    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info")
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address [default: setting host].")
+@click.option("--port", type=int, default=None, help="Listen port [default: setting port].")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the API (GET /insights/3.0/sessions/content) from the store."""
+    settings = _settings(ctx, host=host, port=port)
+    _run_server(settings, _open_store(settings))
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address [default: setting host].")
+@click.option("--port", type=int, default=None, help="Listen port [default: setting port].")
+@click.option("--sessions", "count", type=click.IntRange(min=1), default=50_000, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.pass_context
+def demo(ctx: click.Context, host: str | None, port: int | None, count: int, seed: int) -> None:
+    """Create a demo account, fill it with realistic sessions of the last 31 days, and serve."""
+    from reelsight.demo import prepare_demo
+
+    settings = _settings(ctx, host=host, port=port)
+    store = _open_store(settings)
+    prepare_demo(store, settings, count=count, seed=seed, echo=click.echo)
+    _run_server(settings, store)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

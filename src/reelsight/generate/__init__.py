@@ -1,0 +1,1 @@
+"""Synthetic data: realistic ended-session documents for demos, benchmarks and load tests."""

@@ -1,0 +1,1 @@
+"""Query: the request's query string -> a validated, account-free SessionQuery."""

@@ -1,0 +1,1 @@
+"""Store: ended sessions, accounts and credentials behind one narrow interface (``base.py``)."""

@@ -1,0 +1,72 @@
+"""The narrow store interface every backend implements, and the records it hands out.
+
+Reads of sessions take an ``account_id`` and refuse anything that is not one real account id
+(:class:`~reelsight.errors.UnscopedRead`): there is no way to ask for "all accounts".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from reelsight.errors import UnscopedRead
+from reelsight.query.parse import SessionQuery
+from reelsight.store.records import SessionRecord
+
+
+@dataclasses.dataclass(frozen=True)
+class Account:
+    id: int
+    name: str
+    viewer_module: bool
+    business_error_patterns: tuple[str, ...]
+    ingest_key: str
+    created_ms: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    account_id: int
+    secret_hash: str
+    disabled: bool
+    created_ms: int
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredSession:
+    """One sampled session as the store returns it: enough to answer without rebuilding JSON."""
+
+    conviva_session_id: str
+    end_ms: int
+    doc: bytes
+    viewer_split: int
+    viewer_id: str
+
+
+class SessionStore(Protocol):
+    # accounts and credentials
+    def create_account(
+        self, name: str, *, viewer_module: bool, business_error_patterns: Sequence[str], ingest_key: str
+    ) -> Account: ...
+    def get_account(self, name: str) -> Account: ...
+    def get_account_by_id(self, account_id: int) -> Account: ...
+    def list_accounts(self) -> list[Account]: ...
+    def add_api_key(self, account_id: int, key_id: str, secret_hash: str) -> ApiKey: ...
+    def find_api_key(self, key_id: str) -> ApiKey | None: ...
+    def list_api_keys(self, account_id: int) -> list[ApiKey]: ...
+    def disable_api_key(self, key_id: str) -> None: ...
+
+    # sessions
+    def write_sessions(self, account_id: int, records: Iterable[SessionRecord]) -> int: ...
+    def sample_sessions(self, account_id: int, query: SessionQuery) -> list[StoredSession]: ...
+    def purge_ended_before(self, cutoff_ms: int) -> int: ...
+    def close(self) -> None: ...
+
+
+def require_account_scope(account_id: object) -> int:
+    """The account id a session read is scoped to, or :class:`UnscopedRead`."""
+    if type(account_id) is not int or account_id <= 0:
+        raise UnscopedRead(f"session reads must be scoped to one account id, got {account_id!r}")
+    return account_id

@@ -1,0 +1,114 @@
+"""The sample query: the ``limit`` matching sessions with the smallest sample keys, fast on any window.
+
+Plan. Rows are clustered by (account, 15-minute end bucket, sample key). For a window we open one
+cursor per bucket it touches, each walking its bucket in sample-key order with every filter applied
+by SQLite, and merge the cursors lazily: the merge stops after ``limit`` rows, so the cost is about
+``limit / selectivity`` rows however many sessions the window holds. When ``session_id`` or
+``client_id`` is given, their index finds the few candidates directly instead.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import sqlite3
+from collections.abc import Iterator
+
+from reelsight.query.dimensions import DIMENSIONS_BY_PARAM
+from reelsight.query.parse import SessionQuery
+from reelsight.store.base import StoredSession
+from reelsight.store.records import BUCKET_MS
+
+_Row = tuple[int, str, int, int]  # sample_key, conviva_session_id, end_ms, doc_id
+_TAG_VALUE = "SELECT value FROM session_tags t WHERE t.doc_id = sessions.doc_id AND t.key = ?"
+_SELECT = "SELECT sample_key, conviva_session_id, end_ms, doc_id FROM sessions"
+
+
+def _placeholders(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def filter_sql(query: SessionQuery) -> tuple[str, list[object]]:
+    """``AND ...`` conditions for every filter of the query, with their bound parameters.
+
+    Identifiers come from the fixed flag and dimension tables; every value is a bound parameter.
+    """
+    parts: list[str] = ["is_ended = 1"]
+    params: list[object] = []
+    for name, flag_values in query.flags:
+        parts.append(f"{name} IN ({_placeholders(len(flag_values))})")
+        params.extend(int(v) for v in flag_values)
+    for column, values in (("session_id", query.session_ids), ("client_id", query.client_ids)):
+        if values:
+            parts.append(f"{column} IN ({_placeholders(len(values))})")
+            params.extend(values)
+    for param, values in query.dimensions:
+        dimension = DIMENSIONS_BY_PARAM[param]
+        if dimension.multi:
+            marks = _placeholders(len(values))
+            parts.append(f"EXISTS (SELECT 1 FROM json_each(sessions.cdn) WHERE value IN ({marks}))")  # noqa: S608
+        else:
+            parts.append(f"{dimension.column} IN ({_placeholders(len(values))})")
+        params.extend(values)
+    for key, values in query.tags:
+        marks = _placeholders(len(values))
+        parts.append(f"COALESCE(({_TAG_VALUE}), '') IN ({marks})")
+        params.append(key)
+        params.extend(values)
+    return " AND ".join(parts), params
+
+
+def _bucket_cursors(
+    conn: sqlite3.Connection, account_id: int, query: SessionQuery, where: str, params: list[object]
+) -> list[Iterator[_Row]]:
+    sql = (
+        f"{_SELECT} WHERE account_id = ? AND end_bucket = ? AND end_ms >= ? AND end_ms < ? AND {where}"
+        " ORDER BY sample_key, conviva_session_id"
+    )
+    first, last = query.start_ms // BUCKET_MS, (query.end_ms - 1) // BUCKET_MS
+    return [
+        conn.execute(sql, [account_id, bucket, query.start_ms, query.end_ms, *params])
+        for bucket in range(first, last + 1)
+    ]
+
+
+def _by_id_index(
+    conn: sqlite3.Connection, account_id: int, query: SessionQuery, where: str, params: list[object]
+) -> list[Iterator[_Row]]:
+    index = "sessions_by_session_id" if query.session_ids else "sessions_by_client_id"
+    sql = (
+        f"{_SELECT} INDEXED BY {index} WHERE account_id = ? AND end_ms >= ? AND end_ms < ? AND {where}"
+        " ORDER BY sample_key, conviva_session_id LIMIT ?"
+    )
+    return [conn.execute(sql, [account_id, query.start_ms, query.end_ms, *params, query.limit])]
+
+
+def sample(conn: sqlite3.Connection, account_id: int, query: SessionQuery) -> list[StoredSession]:
+    """The sample for one account, ordered by end time (newest first), ties by conviva_session_id."""
+    where, params = filter_sql(query)
+    plan = _by_id_index if (query.session_ids or query.client_ids) else _bucket_cursors
+    cursors = plan(conn, account_id, query, where, params)
+    picked: list[_Row] = list(itertools.islice(heapq.merge(*cursors), query.limit))
+    for cursor in cursors:
+        cursor.close()  # type: ignore[attr-defined]
+    if not picked:
+        return []
+    doc_ids = [row[3] for row in picked]
+    docs = {
+        doc_id: (doc, split, viewer_id)
+        for doc_id, doc, split, viewer_id in conn.execute(
+            "SELECT id, doc, viewer_split, viewer_id FROM session_docs WHERE id IN (SELECT value FROM json_each(?))",
+            ["[" + ",".join(map(str, doc_ids)) + "]"],
+        )
+    }
+    picked.sort(key=lambda row: (-row[2], row[1]))
+    return [
+        StoredSession(
+            conviva_session_id=csid,
+            end_ms=end_ms,
+            doc=docs[doc_id][0],
+            viewer_split=docs[doc_id][1],
+            viewer_id=docs[doc_id][2],
+        )
+        for _key, csid, end_ms, doc_id in picked
+    ]

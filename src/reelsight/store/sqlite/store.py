@@ -1,0 +1,250 @@
+"""SqliteStore: accounts, credentials and ended sessions in one SQLite file.
+
+One writer connection behind a lock; reads borrow a connection from a small pool, each with a
+progress handler that cancels a read running past the time limit (raised as ``ReadTimeout``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+
+import msgspec
+
+from reelsight.errors import AlreadyExists, NotFoundInStore, ReadTimeout
+from reelsight.query.dimensions import SCALAR_DIMENSIONS
+from reelsight.query.parse import FLAG_PARAMS, SessionQuery
+from reelsight.store.base import Account, ApiKey, StoredSession, require_account_scope
+from reelsight.store.records import SessionRecord
+from reelsight.store.sqlite.connection import open_connection, transaction
+from reelsight.store.sqlite.reader import sample
+from reelsight.store.sqlite.schema import migrate
+
+_SESSION_COLUMNS = (
+    "account_id, end_bucket, sample_key, conviva_session_id, doc_id, start_ms, end_ms, is_ended, "
+    "session_id, client_id, cdn, " + ", ".join(FLAG_PARAMS) + ", " + ", ".join(d.column for d in SCALAR_DIMENSIONS)
+)
+_SESSION_INSERT = (
+    f"INSERT INTO sessions ({_SESSION_COLUMNS}) "  # noqa: S608 - fixed identifiers
+    f"VALUES ({','.join('?' * (11 + len(FLAG_PARAMS) + len(SCALAR_DIMENSIONS)))})"
+)
+_WRITE_CHUNK = 2000
+
+
+class _Reader:
+    def __init__(self, path: str) -> None:
+        self.conn = open_connection(path, readonly=True)
+        self.deadline = float("inf")
+        self.conn.set_progress_handler(self._check, 2000)
+
+    def _check(self) -> int:
+        return 1 if time.monotonic() > self.deadline else 0
+
+
+class SqliteStore:
+    def __init__(self, path: str, *, readers: int = 4, read_timeout_s: float = 10.0) -> None:
+        self.path = path
+        self._write_lock = threading.Lock()
+        self._writer = open_connection(path)
+        migrate(self._writer)
+        self._read_timeout_s = read_timeout_s
+        self._readers: queue.Queue[_Reader] = queue.Queue()
+        for _ in range(max(1, readers)):
+            self._readers.put(_Reader(path))
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        reader = self._readers.get()
+        reader.deadline = time.monotonic() + self._read_timeout_s
+        try:
+            yield reader.conn
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise ReadTimeout(f"read cancelled after {self._read_timeout_s:g} s") from None
+            raise
+        finally:
+            reader.deadline = float("inf")
+            if reader.conn.in_transaction:
+                reader.conn.execute("ROLLBACK")
+            self._readers.put(reader)
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock, transaction(self._writer) as conn:
+            yield conn
+
+    def close(self) -> None:
+        with self._write_lock:
+            self._writer.close()
+        while not self._readers.empty():
+            self._readers.get_nowait().conn.close()
+
+    # -- accounts and credentials --------------------------------------------------------------
+
+    @staticmethod
+    def _account(row: tuple[int, str, int, str, str, int]) -> Account:
+        return Account(
+            id=row[0],
+            name=row[1],
+            viewer_module=bool(row[2]),
+            business_error_patterns=tuple(msgspec.json.decode(row[3], type=list[str])),
+            ingest_key=row[4],
+            created_ms=row[5],
+        )
+
+    _ACCOUNT_COLS = "id, name, viewer_module, business_error_patterns, ingest_key, created_ms"
+
+    def create_account(
+        self, name: str, *, viewer_module: bool, business_error_patterns: Sequence[str], ingest_key: str
+    ) -> Account:
+        created = time.time_ns() // 1_000_000
+        try:
+            with self._write() as conn:
+                cur = conn.execute(
+                    "INSERT INTO accounts (name, viewer_module, business_error_patterns, ingest_key,"
+                    " created_ms) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        name,
+                        int(viewer_module),
+                        msgspec.json.encode(list(business_error_patterns)).decode(),
+                        ingest_key,
+                        created,
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(f"an account named {name!r} already exists") from None
+        assert cur.lastrowid is not None
+        return self.get_account_by_id(cur.lastrowid)
+
+    def _one_account(self, where: str, value: object) -> Account:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {self._ACCOUNT_COLS} FROM accounts WHERE {where} = ?",  # noqa: S608
+                (value,),
+            ).fetchone()
+        if row is None:
+            raise NotFoundInStore(f"no account with {where} {value!r}")
+        return self._account(row)
+
+    def get_account(self, name: str) -> Account:
+        return self._one_account("name", name)
+
+    def get_account_by_id(self, account_id: int) -> Account:
+        return self._one_account("id", account_id)
+
+    def list_accounts(self) -> list[Account]:
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT {self._ACCOUNT_COLS} FROM accounts ORDER BY name").fetchall()  # noqa: S608
+        return [self._account(r) for r in rows]
+
+    def add_api_key(self, account_id: int, key_id: str, secret_hash: str) -> ApiKey:
+        created = time.time_ns() // 1_000_000
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO api_keys (key_id, account_id, secret_hash, disabled, created_ms) VALUES (?, ?, ?, 0, ?)",
+                (key_id, account_id, secret_hash, created),
+            )
+        return ApiKey(key_id, account_id, secret_hash, False, created)
+
+    _KEY_COLS = "key_id, account_id, secret_hash, disabled, created_ms"
+
+    def find_api_key(self, key_id: str) -> ApiKey | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {self._KEY_COLS} FROM api_keys WHERE key_id = ?",  # noqa: S608
+                (key_id,),
+            ).fetchone()
+        return None if row is None else ApiKey(row[0], row[1], row[2], bool(row[3]), row[4])
+
+    def list_api_keys(self, account_id: int) -> list[ApiKey]:
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {self._KEY_COLS} FROM api_keys WHERE account_id = ? ORDER BY created_ms",  # noqa: S608
+                (account_id,),
+            ).fetchall()
+        return [ApiKey(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+
+    def disable_api_key(self, key_id: str) -> None:
+        with self._write() as conn:
+            cur = conn.execute("UPDATE api_keys SET disabled = 1 WHERE key_id = ?", (key_id,))
+        if cur.rowcount == 0:
+            raise NotFoundInStore(f"no API key with id {key_id!r}")
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    def write_sessions(self, account_id: int, records: Iterable[SessionRecord]) -> int:
+        """Insert or replace (same account and conviva_session_id) ended sessions; returns the count."""
+        account_id = require_account_scope(account_id)
+        written = 0
+        batch: list[SessionRecord] = []
+        for record in records:
+            batch.append(record)
+            if len(batch) >= _WRITE_CHUNK:
+                written += self._write_batch(account_id, batch)
+                batch = []
+        if batch:
+            written += self._write_batch(account_id, batch)
+        return written
+
+    def _write_batch(self, account_id: int, batch: list[SessionRecord]) -> int:
+        with self._write() as conn:
+            for r in batch:
+                old = conn.execute(
+                    "SELECT doc_id FROM sessions WHERE account_id = ? AND conviva_session_id = ?",
+                    (account_id, r.conviva_session_id),
+                ).fetchone()
+                if old is not None:
+                    conn.execute(
+                        "DELETE FROM sessions WHERE account_id = ? AND conviva_session_id = ?",
+                        (account_id, r.conviva_session_id),
+                    )
+                    conn.execute("DELETE FROM session_tags WHERE doc_id = ?", (old[0],))
+                    conn.execute("DELETE FROM session_docs WHERE id = ?", (old[0],))
+                doc_id = conn.execute(
+                    "INSERT INTO session_docs (viewer_split, viewer_id, doc) VALUES (?, ?, ?)",
+                    (r.viewer_split, r.viewer_id, r.doc),
+                ).lastrowid
+                conn.execute(
+                    _SESSION_INSERT,
+                    (
+                        account_id,
+                        r.end_bucket,
+                        r.sample_key,
+                        r.conviva_session_id,
+                        doc_id,
+                        r.start_ms,
+                        r.end_ms,
+                        int(r.is_ended),
+                        r.session_id,
+                        r.client_id,
+                        msgspec.json.encode(list(r.cdns)).decode(),
+                        *(int(f) for f in r.flags),
+                        *r.dimensions,
+                    ),
+                )
+                if r.custom_tags:
+                    conn.executemany(
+                        "INSERT INTO session_tags (doc_id, key, value) VALUES (?, ?, ?)",
+                        [(doc_id, k, v) for k, v in r.custom_tags],
+                    )
+        return len(batch)
+
+    def sample_sessions(self, account_id: int, query: SessionQuery) -> list[StoredSession]:
+        account_id = require_account_scope(account_id)
+        with self._read() as conn:
+            conn.execute("BEGIN")  # one snapshot for the bucket cursors and the document fetch
+            return sample(conn, account_id, query)
+
+    def purge_ended_before(self, cutoff_ms: int) -> int:
+        """Delete sessions whose end is before ``cutoff_ms`` (they can no longer be queried)."""
+        with self._write() as conn:
+            doomed = "SELECT doc_id FROM sessions WHERE end_ms < ?"
+            conn.execute(f"DELETE FROM session_tags WHERE doc_id IN ({doomed})", (cutoff_ms,))  # noqa: S608
+            conn.execute(f"DELETE FROM session_docs WHERE id IN ({doomed})", (cutoff_ms,))  # noqa: S608
+            return conn.execute("DELETE FROM sessions WHERE end_ms < ?", (cutoff_ms,)).rowcount

@@ -1,0 +1,78 @@
+"""``GET /insights/3.0/sessions/content``: limits, authentication, query parsing, the sample, JSON."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import anyio
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+
+from reelsight.clock import Clock
+from reelsight.errors import InvalidParameter, ReadTimeout, Unavailable
+from reelsight.query.parse import parse_query
+from reelsight.settings import Settings
+from reelsight.store.base import SessionStore, StoredSession
+from reelsight.store.records import with_viewer_id
+from reelsight.web.auth import Authenticator
+from reelsight.web.ratelimit import InFlightLimiter, IpRateLimiter
+
+PATH = "/insights/3.0/sessions/content"
+
+
+def render_sessions(sessions: list[StoredSession], *, viewer_module: bool) -> bytes:
+    """The response body: stored documents joined, ``viewer_id`` spliced in only when permitted."""
+    if viewer_module:
+        parts = [with_viewer_id(s.doc, s.viewer_split, s.viewer_id) for s in sessions]
+    else:
+        parts = [s.doc for s in sessions]
+    return b'{"sessions":[' + b",".join(parts) + b"]}"
+
+
+def query_items(raw: bytes, settings: Settings) -> list[tuple[str, str]]:
+    if len(raw) > settings.max_query_string_bytes:
+        raise InvalidParameter(f"the query string is longer than {settings.max_query_string_bytes} bytes")
+    try:
+        return urllib.parse.parse_qsl(
+            raw.decode("ascii"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            errors="strict",
+            max_num_fields=settings.max_query_params,
+        )
+    except (UnicodeError, ValueError):
+        raise InvalidParameter(
+            f"the query string must be percent-encoded UTF-8 with at most {settings.max_query_params} parameters"
+        ) from None
+
+
+class SessionsEndpoint:
+    def __init__(
+        self,
+        settings: Settings,
+        store: SessionStore,
+        clock: Clock,
+        authenticator: Authenticator,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._clock = clock
+        self._auth = authenticator
+        self._ip_limiter = IpRateLimiter(settings.rate_limit_ip_requests, settings.rate_limit_ip_window_s, clock)
+        self._in_flight = InFlightLimiter(settings.rate_limit_account_in_flight)
+        self._readers = anyio.CapacityLimiter(max(1, settings.reader_threads))
+
+    async def handle(self, request: Request) -> Response:
+        self._ip_limiter.hit(request.client.host if request.client else "")
+        account = await self._auth.authenticate(request.headers.get("authorization"))
+        with self._in_flight.enter(account.id):
+            query = parse_query(query_items(request.scope["query_string"], self._settings), self._clock.now_ms())
+            try:
+                sessions = await anyio.to_thread.run_sync(
+                    self._store.sample_sessions, account.id, query, limiter=self._readers
+                )
+            except ReadTimeout:
+                raise Unavailable("the query took too long; narrow the time range or add filters") from None
+        body = render_sessions(sessions, viewer_module=account.viewer_module)
+        return Response(body, media_type="application/json")

@@ -1,0 +1,120 @@
+"""Shared fixtures: a real SQLite file, a real uvicorn server on loopback, accounts with credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from reelsight import credentials
+from reelsight.clock import Clock, FakeClock
+from reelsight.settings import Settings
+from reelsight.store.base import Account, SessionStore
+from reelsight.store.sqlite import SqliteStore
+from reelsight.web.app import create_app
+
+# 2026-11-20T12:00:00Z: a fixed "now" for the served API.
+NOW_MS = 1_795_176_000_000
+PATH = "/insights/3.0/sessions/content"
+
+
+@dataclasses.dataclass
+class Credentials:
+    account: Account
+    key_id: str
+    secret: str
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.key_id, self.secret)
+
+
+def add_account(store: SessionStore, name: str, *, viewer_module: bool = False) -> Credentials:
+    account = store.create_account(
+        name, viewer_module=viewer_module, business_error_patterns=(), ingest_key=credentials.new_ingest_key()
+    )
+    key_id, secret = credentials.new_key_id(), credentials.new_secret()
+    store.add_api_key(account.id, key_id, credentials.hash_secret(secret))
+    return Credentials(account, key_id, secret)
+
+
+class LiveServer:
+    """The real app served by uvicorn on 127.0.0.1 in a background thread."""
+
+    def __init__(self, settings: Settings, store: SessionStore, clock: Clock) -> None:
+        self.app = create_app(settings, store, clock)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self._sock = sock
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.run(self._server.serve(sockets=[self._sock]))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._sock.close()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "reelsight.db")
+
+
+@pytest.fixture
+def store(db_path: str) -> Iterator[SqliteStore]:
+    s = SqliteStore(db_path, readers=2)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW_MS)
+
+
+@pytest.fixture
+def settings(db_path: str) -> Settings:
+    return Settings(db=db_path)
+
+
+@pytest.fixture
+def server(settings: Settings, store: SqliteStore, clock: FakeClock) -> Iterator[LiveServer]:
+    with LiveServer(settings, store, clock) as live:
+        yield live
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture
+def acme(store: SqliteStore) -> Credentials:
+    return add_account(store, "acme")
