@@ -492,6 +492,10 @@ _LIVE: tuple[tuple[str, str, int], ...] = (
 )
 
 
+LIVE_SHARE = 0.15
+ZIPF_EXPONENT = 0.95
+
+
 def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
 
@@ -513,12 +517,20 @@ def assets() -> tuple[Asset, ...]:
     for name, channel, fps in _LIVE:
         rows.append((name, "Live", 0, channel, name, fps, f"live/{_slug(name)}"))
     rng.shuffle(rows)
+    # Popularity is Zipf within on-demand and within live; live takes LIVE_SHARE of sessions overall.
+    shares = {"VoD": 1.0 - LIVE_SHARE, "Live": LIVE_SHARE}
+    ranks = {"VoD": 0, "Live": 0}
+    zipf: list[float] = []
+    for row in rows:
+        ranks[row[1]] += 1
+        zipf.append(1.0 / ranks[row[1]] ** ZIPF_EXPONENT)
+    totals = {category: sum(w for w, row in zip(zipf, rows, strict=True) if row[1] == category) for category in shares}
     result: list[Asset] = []
-    for rank, (name, category, length_ms, channel, show, fps, path) in enumerate(rows, start=1):
+    for weight, (name, category, length_ms, channel, show, fps, path) in zip(zipf, rows, strict=True):
         host = "live.reelsight.example" if category == "Live" else "vod.reelsight.example"
         result.append(
             Asset(
-                weight=1.0 / rank**1.05,
+                weight=shares[category] * weight / totals[category],
                 name=name,
                 category=category,
                 length_ms=length_ms,
@@ -540,12 +552,13 @@ BUSINESS_FAILURES: tuple[str, ...] = (
     "Concurrent stream limit reached",
 )
 TECH_FAILURES: tuple[str, ...] = ("Manifest 404", "DRM license error", "Network timeout")
+# Non-fatal warnings; the last one only happens in sessions with an ad break.
 WARNINGS: tuple[str, ...] = (
     "Segment download retry",
     "Bandwidth estimate low, switching down",
     "Subtitle track failed to load",
-    "Ad request timeout",
     "Dropped frames above threshold",
+    "Ad request timeout",
 )
 
 SUBSCRIPTION_TIERS: tuple[tuple[str, float], ...] = (("free", 45), ("basic", 35), ("premium", 20))
