@@ -67,7 +67,8 @@ def test_secrets_are_stored_only_as_salted_hashes(db_path: str, store: SqliteSto
     with sqlite3.connect(db_path) as conn:
         hashes = [row[0] for row in conn.execute("SELECT secret_hash FROM api_keys ORDER BY created_ms")]
         dump = "\n".join(conn.iterdump())
-    assert acme.secret not in dump and second.secret not in dump
+    assert acme.secret not in dump
+    assert second.secret not in dump
     assert all(h.startswith("scrypt$") for h in hashes)
     assert len(set(hashes)) == 2
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from reelsight.query.timerange import END_PARAMS, START_PARAMS
 from reelsight.store.records import to_record
 from reelsight.store.sqlite import SqliteStore
 from tests.conftest import NOW_MS, PATH, Credentials
@@ -166,11 +167,10 @@ def test_malformed_time_is_400(client: httpx.Client, acme: Credentials, param: s
     assert body["parameter"] == param
 
 
-@pytest.mark.parametrize(
-    "param", ["start_date", "start_epoch", "start_epoch_ms", "end_date", "end_epoch", "end_epoch_ms"]
-)
+@pytest.mark.parametrize("param", [*START_PARAMS, *END_PARAMS])
 def test_repeating_a_time_parameter_is_400(client: httpx.Client, acme: Credentials, param: str) -> None:
-    value = {"date": "2026-11-20T10:00:00Z", "epoch": "1795168800", "epoch_ms": "1795168800000"}[param.split("_", 1)[1]]
+    forms = {"date": "2026-11-20T10:00:00Z", "epoch": "1795168800", "epoch_ms": "1795168800000"}
+    value = forms[param.split("_", 1)[1]]
     r = client.get(PATH, auth=acme.auth, params=[(param, value), (param, value)])
     assert r.status_code == 400
     assert r.json()["code"] == "invalid_parameter"
