@@ -1,0 +1,91 @@
+"""The SQLite store: scoping, replace-on-write, retention purge, migrations, WAL."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from reelsight.errors import AlreadyExists, NotFoundInStore, UnscopedRead
+from reelsight.query.parse import SessionQuery
+from reelsight.store.records import to_record
+from reelsight.store.sqlite import SqliteStore
+from reelsight.store.sqlite.schema import SCHEMA_VERSION, SchemaTooNew
+from tests.conftest import NOW_MS, add_account
+from tests.factories import make_doc
+
+DAY = 86_400_000
+WINDOW = SessionQuery(start_ms=NOW_MS - 3 * 3_600_000, end_ms=NOW_MS, limit=1500)
+
+
+@pytest.mark.parametrize("bad", [None, 0, -1, "1", 1.0, True, [1]])
+def test_reads_not_scoped_to_one_account_are_refused(store: SqliteStore, bad: object) -> None:
+    with pytest.raises(UnscopedRead):
+        store.sample_sessions(bad, WINDOW)  # type: ignore[arg-type]
+    with pytest.raises(UnscopedRead):
+        store.write_sessions(bad, [])  # type: ignore[arg-type]
+
+
+def test_writing_the_same_session_again_replaces_it(store: SqliteStore, db_path: str) -> None:
+    acme = add_account(store, "acme")
+    store.write_sessions(acme.account.id, [to_record(make_doc(end_ms=NOW_MS - 5000, custom_tags={"a": "1"}))])
+    store.write_sessions(acme.account.id, [to_record(make_doc(end_ms=NOW_MS - 9000, custom_tags={"b": "2"}))])
+    (only,) = store.sample_sessions(acme.account.id, WINDOW)
+    assert only.end_ms == NOW_MS - 9000
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM session_docs").fetchone() == (1,)
+        assert conn.execute("SELECT key, value FROM session_tags").fetchall() == [("b", "2")]
+
+
+def test_the_same_id_in_two_accounts_is_two_sessions(store: SqliteStore) -> None:
+    a, b = add_account(store, "a"), add_account(store, "b")
+    store.write_sessions(a.account.id, [to_record(make_doc(end_ms=NOW_MS - 5000))])
+    store.write_sessions(b.account.id, [to_record(make_doc(end_ms=NOW_MS - 7000))])
+    assert [s.end_ms for s in store.sample_sessions(a.account.id, WINDOW)] == [NOW_MS - 5000]
+    assert [s.end_ms for s in store.sample_sessions(b.account.id, WINDOW)] == [NOW_MS - 7000]
+
+
+def test_purge_removes_only_sessions_older_than_the_cutoff(store: SqliteStore, db_path: str) -> None:
+    acme = add_account(store, "acme")
+    old = make_doc(session_id="1", end_ms=NOW_MS - 32 * DAY, custom_tags={"x": "1"})
+    kept = make_doc(session_id="2", end_ms=NOW_MS - 30 * DAY, custom_tags={"x": "2"})
+    store.write_sessions(acme.account.id, [to_record(old), to_record(kept)])
+    assert store.purge_ended_before(NOW_MS - 31 * DAY) == 1
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT session_id FROM sessions").fetchall() == [("2",)]
+        assert conn.execute("SELECT count(*) FROM session_docs").fetchone() == (1,)
+        assert conn.execute("SELECT value FROM session_tags").fetchall() == [("2",)]
+    assert store.purge_ended_before(NOW_MS - 31 * DAY) == 0
+
+
+def test_migrations_are_applied_once_and_recorded(db_path: str, store: SqliteStore) -> None:
+    add_account(store, "acme")
+    again = SqliteStore(db_path)  # reopening applies nothing and keeps the data
+    assert [a.name for a in again.list_accounts()] == ["acme"]
+    again.close()
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_newer_schema_is_refused(db_path: str, store: SqliteStore) -> None:
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(SchemaTooNew):
+        SqliteStore(db_path)
+
+
+def test_account_names_are_unique_and_lookups_fail_clearly(store: SqliteStore) -> None:
+    add_account(store, "acme")
+    with pytest.raises(AlreadyExists):
+        add_account(store, "acme")
+    with pytest.raises(NotFoundInStore):
+        store.get_account("nobody")
+    with pytest.raises(NotFoundInStore):
+        store.disable_api_key("rk_nope")
+
+
+def test_readers_cannot_write(store: SqliteStore) -> None:
+    with store._read() as conn, pytest.raises(sqlite3.OperationalError):
+        conn.execute("DELETE FROM accounts")
