@@ -89,3 +89,26 @@ def test_account_names_are_unique_and_lookups_fail_clearly(store: SqliteStore) -
 def test_readers_cannot_write(store: SqliteStore) -> None:
     with store._read() as conn, pytest.raises(sqlite3.OperationalError):
         conn.execute("DELETE FROM accounts")
+
+
+def test_the_server_purges_expired_sessions_while_running(db_path: str, store: SqliteStore, clock: object) -> None:
+    import time
+
+    from reelsight.clock import FakeClock
+    from reelsight.settings import Settings
+    from tests.conftest import LiveServer
+
+    assert isinstance(clock, FakeClock)
+    acme = add_account(store, "acme")
+    store.write_sessions(acme.account.id, [to_record(make_doc(session_id="1", end_ms=NOW_MS - 20 * DAY))])
+    settings = Settings(db=db_path, retention_days=31, purge_interval_s=1)
+    with LiveServer(settings, store, clock):
+        clock.advance(12 * 86_400)  # the session is now 32 days old
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with sqlite3.connect(db_path) as conn:
+                if conn.execute("SELECT count(*) FROM sessions").fetchone() == (0,):
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the session was not purged")

@@ -19,9 +19,7 @@ def settings_table() -> str:
     rows = ["| setting | option | environment variable | type | default | meaning |", "|---|---|---|---|---|---|"]
     for s in SETTINGS:
         option = "--" + s.name.replace("_", "-")
-        rows.append(
-            f"| `{s.name}` | `{option}` | `{s.env_var}` | {s.type.__name__} | `{s.default}` | {s.help} |"
-        )
+        rows.append(f"| `{s.name}` | `{option}` | `{s.env_var}` | {s.type.__name__} | `{s.default}` | {s.help} |")
     return "\n".join(rows)
 
 

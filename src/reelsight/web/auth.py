@@ -53,9 +53,10 @@ class Authenticator:
 
     async def authenticate(self, header: str | None) -> Account:
         key_id, secret = parse_basic(header)
-        key = await anyio.to_thread.run_sync(self._store.find_api_key, key_id)
-        if key is None or key.disabled:
+        found = await anyio.to_thread.run_sync(self._store.find_api_key, key_id)
+        if found is None or found[0].disabled:
             raise Unauthorized()
+        key, account = found
         digest = self._digest(secret)
         cached = self._verified.get(key_id)
         now = self._clock.monotonic_s()
@@ -64,4 +65,4 @@ class Authenticator:
             if not await anyio.to_thread.run_sync(verify_secret, secret, key.secret_hash):
                 raise Unauthorized()
             self._verified[key_id] = (digest, key.secret_hash, now + self._cache_s)
-        return await anyio.to_thread.run_sync(self._store.get_account_by_id, key.account_id)
+        return account
