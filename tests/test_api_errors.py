@@ -9,7 +9,7 @@ import httpx
 import msgspec
 import pytest
 
-from reelsight.errors import API_ERRORS, ApiError, RateLimited, Unauthorized
+from reelsight.errors import API_ERRORS, ApiError, MethodNotAllowed, RateLimited, Unauthorized
 from reelsight.query.parse import SessionQuery
 from reelsight.settings import Settings
 from reelsight.store.base import StoredSession
@@ -22,6 +22,8 @@ from tests.factories import make_doc
 CODES = {
     "Unauthorized": (401, "unauthorized"),
     "InvalidParameter": (400, "invalid_parameter"),
+    "InvalidBatch": (400, "invalid_batch"),
+    "PayloadTooLarge": (413, "payload_too_large"),
     "UnknownParameter": (400, "unknown_parameter"),
     "ConflictingParameters": (400, "conflicting_parameters"),
     "Forbidden": (403, "forbidden"),
@@ -39,6 +41,8 @@ def test_every_error_maps_to_its_status_and_envelope(error_type: type[ApiError])
         error: ApiError = Unauthorized()
     elif error_type is RateLimited:
         error = RateLimited("slow down", 7)
+    elif error_type is MethodNotAllowed:
+        error = MethodNotAllowed("only POST", "POST")
     else:
         error = error_type("something is wrong", "limit")
     response = error_response(error)
@@ -50,6 +54,9 @@ def test_every_error_maps_to_its_status_and_envelope(error_type: type[ApiError])
     elif error_type is RateLimited:
         assert body == {"message": "slow down", "code": code}
         assert response.headers["retry-after"] == "7"
+    elif error_type is MethodNotAllowed:
+        assert body == {"message": "only POST", "code": code}
+        assert response.headers["allow"] == "POST"
     else:
         assert body == {"message": "something is wrong", "code": code, "parameter": "limit"}
 

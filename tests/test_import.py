@@ -34,7 +34,9 @@ def _count(db_path: str) -> int:
         return int(conn.execute("SELECT count(*) FROM sessions").fetchone()[0])
 
 
-def test_round_trip_is_byte_exact_in_every_field(store: SqliteStore, db_path: str, tmp_path: Path, clock: object) -> None:
+def test_round_trip_is_byte_exact_in_every_field(
+    store: SqliteStore, db_path: str, tmp_path: Path, clock: object
+) -> None:
     from reelsight.clock import FakeClock
     from reelsight.settings import Settings
 
@@ -71,7 +73,15 @@ def test_bad_lines_are_reported_with_number_and_skipped(store: SqliteStore, db_p
     extra["surprise"] = 1
     mismatch = make_doc_dict(session_id="5", end_ms=NOW_MS - 1000)
     mismatch["conviva_session_id"] = "9.9.9.9.5"
-    lines = [good, json.dumps(wrong_type), "{not json", "", json.dumps(missing), json.dumps(extra), json.dumps(mismatch)]
+    lines = [
+        good,
+        json.dumps(wrong_type),
+        "{not json",
+        "",
+        json.dumps(missing),
+        json.dumps(extra),
+        json.dumps(mismatch),
+    ]
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
     result = run_cli(db_path, "import", "--account", "acme", str(tmp_path / "in.jsonl"))
     assert result.returncode == 1

@@ -17,8 +17,8 @@ def test_table_and_dataclass_agree() -> None:
 
 
 def test_environment_then_overrides() -> None:
-    s = load_settings({"REELSIGHT_DB": "/tmp/x.db", "REELSIGHT_PORT": "9000"}, {"port": 9100, "host": None})
-    assert s.db == "/tmp/x.db"
+    s = load_settings({"REELSIGHT_DB": "data/x.db", "REELSIGHT_PORT": "9000"}, {"port": 9100, "host": None})
+    assert s.db == "data/x.db"
     assert s.port == 9100
     assert s.host == "127.0.0.1"
 

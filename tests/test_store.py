@@ -87,7 +87,7 @@ def test_account_names_are_unique_and_lookups_fail_clearly(store: SqliteStore) -
 
 
 def test_readers_cannot_write(store: SqliteStore) -> None:
-    with store._read() as conn, pytest.raises(sqlite3.OperationalError):
+    with store.reading() as conn, pytest.raises(sqlite3.OperationalError):
         conn.execute("DELETE FROM accounts")
 
 

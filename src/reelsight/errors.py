@@ -49,6 +49,20 @@ class InvalidParameter(ApiError):
     code = "invalid_parameter"
 
 
+class InvalidBatch(ApiError):
+    status = 400
+    code = "invalid_batch"
+
+    def __init__(self, message: str, parameter: str | None = None, results: list[dict[str, object]] | None = None):
+        super().__init__(message, parameter)
+        self.results = results
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+
+
 class UnknownParameter(ApiError):
     status = 400
     code = "unknown_parameter"
@@ -73,6 +87,10 @@ class MethodNotAllowed(ApiError):
     status = 405
     code = "method_not_allowed"
 
+    def __init__(self, message: str, allow: str = "GET, HEAD") -> None:
+        super().__init__(message)
+        self.allow = allow
+
 
 class TimeRangeOutOfBounds(ApiError):
     status = 422
@@ -96,6 +114,8 @@ class Unavailable(ApiError):
 API_ERRORS: tuple[type[ApiError], ...] = (
     Unauthorized,
     InvalidParameter,
+    InvalidBatch,
+    PayloadTooLarge,
     UnknownParameter,
     ConflictingParameters,
     Forbidden,

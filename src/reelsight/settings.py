@@ -41,6 +41,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_query_params", int, 256, "Most query parameters (counting repeats) in one request."),
     Setting("max_import_line_bytes", int, 1048576, "Longest accepted line of a JSON Lines import."),
     Setting("auth_cache_s", int, 300, "Seconds a verified secret is remembered, sparing the slow hash."),
+    Setting("session_timeout_s", int, 90, "A live session not heard from for this long ends 'By Expiration'."),
+    Setting("ingest_max_batch_bytes", int, 1048576, "Largest accepted ingest request body; larger is a 413."),
+    Setting("ingest_max_events", int, 1000, "Most events in one ingest batch; more is a 413."),
+    Setting(
+        "ingest_max_tags_per_session",
+        int,
+        100,
+        "Most custom tags one session may carry; beyond, the event is rejected.",
+    ),
+    Setting("trusted_proxies", str, "", "Comma-separated addresses/CIDRs whose X-Forwarded-For header is believed."),
+    Setting(
+        "geoip_city_db",
+        str,
+        "default",
+        "MaxMind-format city database: a path, 'default' (the bundled one) or '' (none).",
+    ),
+    Setting(
+        "geoip_asn_db", str, "default", "MaxMind-format ASN database: a path, 'default' (the bundled one) or '' (none)."
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -66,6 +85,13 @@ class Settings:
     max_query_params: int = 256
     max_import_line_bytes: int = 1048576
     auth_cache_s: int = 300
+    session_timeout_s: int = 90
+    ingest_max_batch_bytes: int = 1048576
+    ingest_max_events: int = 1000
+    ingest_max_tags_per_session: int = 100
+    trusted_proxies: str = ""
+    geoip_city_db: str = "default"
+    geoip_asn_db: str = "default"
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from reelsight.errors import UnscopedRead
 from reelsight.query.parse import SessionQuery
+from reelsight.sessions.document import SessionDocument
 from reelsight.store.records import SessionRecord
 
 
@@ -23,6 +24,10 @@ class Account:
     business_error_patterns: tuple[str, ...]
     ingest_key: str
     created_ms: int
+    ip_privacy: str = "full"  # "full", "truncate" or "drop": how the client address is stored
+
+
+IP_PRIVACY_MODES = ("full", "truncate", "drop")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,8 +53,15 @@ class StoredSession:
 class SessionStore(Protocol):
     # accounts and credentials
     def create_account(
-        self, name: str, *, viewer_module: bool, business_error_patterns: Sequence[str], ingest_key: str
+        self,
+        name: str,
+        *,
+        viewer_module: bool,
+        business_error_patterns: Sequence[str],
+        ingest_key: str,
+        ip_privacy: str = "full",
     ) -> Account: ...
+    def find_account_by_ingest_key(self, ingest_key: str) -> Account | None: ...
     def get_account(self, name: str) -> Account: ...
     def get_account_by_id(self, account_id: int) -> Account: ...
     def list_accounts(self) -> list[Account]: ...
@@ -70,3 +82,39 @@ def require_account_scope(account_id: object) -> int:
     if type(account_id) is not int or account_id <= 0:
         raise UnscopedRead(f"session reads must be scoped to one account id, got {account_id!r}")
     return account_id
+
+
+# -- the live-session log (ingest) ---------------------------------------------------------------
+
+LiveKey = tuple[int, str, str]  # account_id, client_id, session_id
+
+
+@dataclasses.dataclass
+class LiveSessionRow:
+    key: LiveKey
+    enrichment: bytes
+    last_heard_ms: int
+    events: list[bytes]
+
+
+@dataclasses.dataclass
+class IngestCommit:
+    """Everything one round of the ingest worker writes, applied atomically."""
+
+    new_sessions: list[tuple[LiveKey, bytes, int]] = dataclasses.field(default_factory=list)
+    heard: dict[LiveKey, int] = dataclasses.field(default_factory=dict)
+    events: list[tuple[LiveKey, int, bytes]] = dataclasses.field(default_factory=list)
+    ended: list[tuple[LiveKey, SessionDocument]] = dataclasses.field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.new_sessions or self.heard or self.events or self.ended)
+
+
+class LiveLog(Protocol):
+    def commit(self, work: IngestCommit) -> None:
+        """Apply one round atomically: after it returns, a crash loses none of it."""
+        ...
+
+    def load(self) -> Iterable[LiveSessionRow]: ...
+    def events_of(self, key: LiveKey) -> list[bytes]: ...
+    def is_ended(self, account_id: int, conviva_session_id: str) -> bool: ...

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from reelsight.errors import ApiError, MethodNotAllowed, NotFound, RateLimited, Unauthorized
+from reelsight.errors import ApiError, InvalidBatch, MethodNotAllowed, NotFound, RateLimited, Unauthorized
 
 log = logging.getLogger("reelsight.web")
 
@@ -17,9 +17,11 @@ log = logging.getLogger("reelsight.web")
 def error_body(error: ApiError) -> bytes:
     if isinstance(error, Unauthorized):
         return b'{"message":"Unauthorized"}'  # exactly this, for compatibility
-    body: dict[str, str] = {"message": error.message, "code": error.code}
+    body: dict[str, object] = {"message": error.message, "code": error.code}
     if error.parameter is not None:
         body["parameter"] = error.parameter
+    if isinstance(error, InvalidBatch) and error.results is not None:
+        body["results"] = error.results
     return msgspec.json.encode(body)
 
 
@@ -30,7 +32,7 @@ def error_response(error: ApiError) -> Response:
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after_s)
     if isinstance(error, MethodNotAllowed):
-        headers["Allow"] = "GET, HEAD"
+        headers["Allow"] = error.allow
     return Response(error_body(error), status_code=error.status, headers=headers, media_type="application/json")
 
 
@@ -42,7 +44,8 @@ async def handle_api_error(_request: Request, exc: Exception) -> Response:
 async def handle_http_exception(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return error_response(MethodNotAllowed("this endpoint only answers GET"))
+        allow = (exc.headers or {}).get("Allow", "GET, HEAD")
+        return error_response(MethodNotAllowed(f"this endpoint answers only {allow}", allow))
     return error_response(NotFound("no such endpoint"))
 
 

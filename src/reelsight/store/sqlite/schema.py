@@ -69,7 +69,30 @@ def _v1() -> list[str]:
     ]
 
 
-MIGRATIONS: tuple[list[str], ...] = (_v1(),)
+def _v2() -> list[str]:
+    """Live sessions: the ingest log that makes acknowledged events durable, and account privacy."""
+    return [
+        "ALTER TABLE accounts ADD COLUMN ip_privacy TEXT NOT NULL DEFAULT 'full'",
+        """CREATE TABLE live_sessions (
+  account_id INTEGER NOT NULL,
+  client_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  enrichment BLOB NOT NULL,
+  last_heard_ms INTEGER NOT NULL,
+  PRIMARY KEY (account_id, client_id, session_id)
+) WITHOUT ROWID""",
+        """CREATE TABLE live_events (
+  account_id INTEGER NOT NULL,
+  client_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  body BLOB NOT NULL,
+  PRIMARY KEY (account_id, client_id, session_id, seq)
+) WITHOUT ROWID""",
+    ]
+
+
+MIGRATIONS: tuple[list[str], ...] = (_v1(), _v2())
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -18,7 +18,7 @@ import msgspec
 from reelsight.errors import AlreadyExists, NotFoundInStore, ReadTimeout
 from reelsight.query.dimensions import SCALAR_DIMENSIONS
 from reelsight.query.parse import FLAG_PARAMS, SessionQuery
-from reelsight.store.base import Account, ApiKey, StoredSession, require_account_scope
+from reelsight.store.base import IP_PRIVACY_MODES, Account, ApiKey, StoredSession, require_account_scope
 from reelsight.store.records import SessionRecord
 from reelsight.store.sqlite.connection import open_connection, transaction
 from reelsight.store.sqlite.reader import sample
@@ -33,6 +33,48 @@ _SESSION_INSERT = (
     f"VALUES ({','.join('?' * (11 + len(FLAG_PARAMS) + len(SCALAR_DIMENSIONS)))})"
 )
 _WRITE_CHUNK = 2000
+
+
+def insert_record(conn: sqlite3.Connection, account_id: int, r: SessionRecord) -> None:
+    """Insert one ended session, replacing the account's session with the same conviva_session_id."""
+    old = conn.execute(
+        "SELECT doc_id FROM sessions WHERE account_id = ? AND conviva_session_id = ?",
+        (account_id, r.conviva_session_id),
+    ).fetchone()
+    if old is not None:
+        conn.execute(
+            "DELETE FROM sessions WHERE account_id = ? AND conviva_session_id = ?",
+            (account_id, r.conviva_session_id),
+        )
+        conn.execute("DELETE FROM session_tags WHERE doc_id = ?", (old[0],))
+        conn.execute("DELETE FROM session_docs WHERE id = ?", (old[0],))
+    doc_id = conn.execute(
+        "INSERT INTO session_docs (viewer_split, viewer_id, doc) VALUES (?, ?, ?)",
+        (r.viewer_split, r.viewer_id, r.doc),
+    ).lastrowid
+    conn.execute(
+        _SESSION_INSERT,
+        (
+            account_id,
+            r.end_bucket,
+            r.sample_key,
+            r.conviva_session_id,
+            doc_id,
+            r.start_ms,
+            r.end_ms,
+            int(r.is_ended),
+            r.session_id,
+            r.client_id,
+            msgspec.json.encode(list(r.cdns)).decode(),
+            *(int(f) for f in r.flags),
+            *r.dimensions,
+        ),
+    )
+    if r.custom_tags:
+        conn.executemany(
+            "INSERT INTO session_tags (doc_id, key, value) VALUES (?, ?, ?)",
+            [(doc_id, k, v) for k, v in r.custom_tags],
+        )
 
 
 class _Reader:
@@ -59,7 +101,7 @@ class SqliteStore:
     # -- plumbing ------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def reading(self) -> Iterator[sqlite3.Connection]:
         reader = self._readers.get()
         reader.deadline = time.monotonic() + self._read_timeout_s
         try:
@@ -75,7 +117,7 @@ class SqliteStore:
             self._readers.put(reader)
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def writing(self) -> Iterator[sqlite3.Connection]:
         with self._write_lock, transaction(self._writer) as conn:
             yield conn
 
@@ -88,7 +130,7 @@ class SqliteStore:
     # -- accounts and credentials --------------------------------------------------------------
 
     @staticmethod
-    def _account(row: tuple[int, str, int, str, str, int]) -> Account:
+    def _account(row: tuple[int, str, int, str, str, int, str]) -> Account:
         return Account(
             id=row[0],
             name=row[1],
@@ -96,25 +138,35 @@ class SqliteStore:
             business_error_patterns=tuple(msgspec.json.decode(row[3], type=list[str])),
             ingest_key=row[4],
             created_ms=row[5],
+            ip_privacy=row[6],
         )
 
-    _ACCOUNT_COLS = "id, name, viewer_module, business_error_patterns, ingest_key, created_ms"
+    _ACCOUNT_COLS = "id, name, viewer_module, business_error_patterns, ingest_key, created_ms, ip_privacy"
 
     def create_account(
-        self, name: str, *, viewer_module: bool, business_error_patterns: Sequence[str], ingest_key: str
+        self,
+        name: str,
+        *,
+        viewer_module: bool,
+        business_error_patterns: Sequence[str],
+        ingest_key: str,
+        ip_privacy: str = "full",
     ) -> Account:
+        if ip_privacy not in IP_PRIVACY_MODES:
+            raise ValueError(f"ip_privacy must be one of {IP_PRIVACY_MODES}")
         created = time.time_ns() // 1_000_000
         try:
-            with self._write() as conn:
+            with self.writing() as conn:
                 cur = conn.execute(
                     "INSERT INTO accounts (name, viewer_module, business_error_patterns, ingest_key,"
-                    " created_ms) VALUES (?, ?, ?, ?, ?)",
+                    " created_ms, ip_privacy) VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         name,
                         int(viewer_module),
                         msgspec.json.encode(list(business_error_patterns)).decode(),
                         ingest_key,
                         created,
+                        ip_privacy,
                     ),
                 )
         except sqlite3.IntegrityError:
@@ -123,7 +175,7 @@ class SqliteStore:
         return self.get_account_by_id(cur.lastrowid)
 
     def _one_account(self, where: str, value: object) -> Account:
-        with self._read() as conn:
+        with self.reading() as conn:
             row = conn.execute(
                 f"SELECT {self._ACCOUNT_COLS} FROM accounts WHERE {where} = ?",  # noqa: S608
                 (value,),
@@ -132,6 +184,12 @@ class SqliteStore:
             raise NotFoundInStore(f"no account with {where} {value!r}")
         return self._account(row)
 
+    def find_account_by_ingest_key(self, ingest_key: str) -> Account | None:
+        try:
+            return self._one_account("ingest_key", ingest_key)
+        except NotFoundInStore:
+            return None
+
     def get_account(self, name: str) -> Account:
         return self._one_account("name", name)
 
@@ -139,13 +197,13 @@ class SqliteStore:
         return self._one_account("id", account_id)
 
     def list_accounts(self) -> list[Account]:
-        with self._read() as conn:
+        with self.reading() as conn:
             rows = conn.execute(f"SELECT {self._ACCOUNT_COLS} FROM accounts ORDER BY name").fetchall()  # noqa: S608
         return [self._account(r) for r in rows]
 
     def add_api_key(self, account_id: int, key_id: str, secret_hash: str) -> ApiKey:
         created = time.time_ns() // 1_000_000
-        with self._write() as conn:
+        with self.writing() as conn:
             conn.execute(
                 "INSERT INTO api_keys (key_id, account_id, secret_hash, disabled, created_ms) VALUES (?, ?, ?, 0, ?)",
                 (key_id, account_id, secret_hash, created),
@@ -158,7 +216,7 @@ class SqliteStore:
         """The key and its account in one read (the authentication path of every request)."""
         key_cols = ", ".join(f"k.{c}" for c in self._KEY_COLS.split(", "))
         account_cols = ", ".join(f"a.{c}" for c in self._ACCOUNT_COLS.split(", "))
-        with self._read() as conn:
+        with self.reading() as conn:
             row = conn.execute(
                 f"SELECT {key_cols}, {account_cols} FROM api_keys k"  # noqa: S608 - fixed identifiers
                 " JOIN accounts a ON a.id = k.account_id WHERE k.key_id = ?",
@@ -169,7 +227,7 @@ class SqliteStore:
         return ApiKey(row[0], row[1], row[2], bool(row[3]), row[4]), self._account(row[5:])
 
     def list_api_keys(self, account_id: int) -> list[ApiKey]:
-        with self._read() as conn:
+        with self.reading() as conn:
             rows = conn.execute(
                 f"SELECT {self._KEY_COLS} FROM api_keys WHERE account_id = ? ORDER BY created_ms",  # noqa: S608
                 (account_id,),
@@ -177,7 +235,7 @@ class SqliteStore:
         return [ApiKey(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
 
     def disable_api_key(self, key_id: str) -> None:
-        with self._write() as conn:
+        with self.writing() as conn:
             cur = conn.execute("UPDATE api_keys SET disabled = 1 WHERE key_id = ?", (key_id,))
         if cur.rowcount == 0:
             raise NotFoundInStore(f"no API key with id {key_id!r}")
@@ -199,57 +257,20 @@ class SqliteStore:
         return written
 
     def _write_batch(self, account_id: int, batch: list[SessionRecord]) -> int:
-        with self._write() as conn:
-            for r in batch:
-                old = conn.execute(
-                    "SELECT doc_id FROM sessions WHERE account_id = ? AND conviva_session_id = ?",
-                    (account_id, r.conviva_session_id),
-                ).fetchone()
-                if old is not None:
-                    conn.execute(
-                        "DELETE FROM sessions WHERE account_id = ? AND conviva_session_id = ?",
-                        (account_id, r.conviva_session_id),
-                    )
-                    conn.execute("DELETE FROM session_tags WHERE doc_id = ?", (old[0],))
-                    conn.execute("DELETE FROM session_docs WHERE id = ?", (old[0],))
-                doc_id = conn.execute(
-                    "INSERT INTO session_docs (viewer_split, viewer_id, doc) VALUES (?, ?, ?)",
-                    (r.viewer_split, r.viewer_id, r.doc),
-                ).lastrowid
-                conn.execute(
-                    _SESSION_INSERT,
-                    (
-                        account_id,
-                        r.end_bucket,
-                        r.sample_key,
-                        r.conviva_session_id,
-                        doc_id,
-                        r.start_ms,
-                        r.end_ms,
-                        int(r.is_ended),
-                        r.session_id,
-                        r.client_id,
-                        msgspec.json.encode(list(r.cdns)).decode(),
-                        *(int(f) for f in r.flags),
-                        *r.dimensions,
-                    ),
-                )
-                if r.custom_tags:
-                    conn.executemany(
-                        "INSERT INTO session_tags (doc_id, key, value) VALUES (?, ?, ?)",
-                        [(doc_id, k, v) for k, v in r.custom_tags],
-                    )
+        with self.writing() as conn:
+            for record in batch:
+                insert_record(conn, account_id, record)
         return len(batch)
 
     def sample_sessions(self, account_id: int, query: SessionQuery) -> list[StoredSession]:
         account_id = require_account_scope(account_id)
-        with self._read() as conn:
+        with self.reading() as conn:
             conn.execute("BEGIN")  # one snapshot for the bucket cursors and the document fetch
             return sample(conn, account_id, query)
 
     def purge_ended_before(self, cutoff_ms: int) -> int:
         """Delete sessions whose end is before ``cutoff_ms`` (they can no longer be queried)."""
-        with self._write() as conn:
+        with self.writing() as conn:
             doomed = "SELECT doc_id FROM sessions WHERE end_ms < ?"
             conn.execute(f"DELETE FROM session_tags WHERE doc_id IN ({doomed})", (cutoff_ms,))  # noqa: S608
             conn.execute(f"DELETE FROM session_docs WHERE id IN ({doomed})", (cutoff_ms,))  # noqa: S608

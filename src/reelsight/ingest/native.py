@@ -1,0 +1,168 @@
+"""The native event protocol, version 1: a JSON batch -> validated, skew-corrected internal events.
+
+Pure: the receive time and the client-id generator are passed in. Each event is decoded and checked
+on its own, so one bad event never rejects another session's events; see ``docs/ingest.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import msgspec
+
+from reelsight.errors import InvalidBatch, PayloadTooLarge
+from reelsight.ingest.events import (
+    MAX_ID_CHARS,
+    MAX_METADATA_KEY_CHARS,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_VALUE_CHARS,
+    MAX_TEXT_CHARS,
+    Bitrate,
+    CdnChange,
+    Event,
+    Framerate,
+    MetadataUpdate,
+    PlayerError,
+    Playhead,
+    Start,
+)
+from reelsight.sessions.document import is_valid_client_id, is_valid_session_id
+
+PROTOCOL_VERSION = 1
+MAX_EVENT_AGE_MS = 24 * 3_600_000  # a corrected event time older than this is refused
+MAX_EVENT_FUTURE_MS = 5 * 60_000  # ... and one further in the future than this
+MAX_SEQ = 2**31 - 1
+_MAX_EPOCH_MS = 2**53
+
+
+class NativeBatch(msgspec.Struct, forbid_unknown_fields=True):
+    v: int
+    ingest_key: str
+    sent_at_ms: int
+    events: list[msgspec.Raw]
+
+
+@dataclasses.dataclass
+class DecodedBatch:
+    ingest_key: str
+    events: list[tuple[int, Event]]  # (index in the request, event on the server timeline)
+    rejected: dict[int, str]  # index -> reason
+    assigned_client_ids: dict[str, str]  # session_id -> client_id the collector assigned
+
+
+_ENVELOPE = msgspec.json.Decoder(NativeBatch)
+_EVENT = msgspec.json.Decoder(Event)
+
+
+def decode_envelope(body: bytes, *, max_events: int) -> NativeBatch:
+    try:
+        batch = _ENVELOPE.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidBatch(f"the batch does not match protocol version {PROTOCOL_VERSION}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidBatch(f"the body is not valid JSON: {exc}") from None
+    if batch.v != PROTOCOL_VERSION:
+        raise InvalidBatch(f"unsupported protocol version {batch.v}; this server speaks {PROTOCOL_VERSION}", "v")
+    if not 0 < batch.sent_at_ms < _MAX_EPOCH_MS:
+        raise InvalidBatch("sent_at_ms must be the client's send time in Unix milliseconds", "sent_at_ms")
+    if len(batch.events) > max_events:
+        raise PayloadTooLarge(f"a batch may hold at most {max_events} events", "events")
+    return batch
+
+
+def _text(name: str, value: str, limit: int = MAX_TEXT_CHARS) -> None:
+    if len(value) > limit:
+        raise ValueError(f"{name} is longer than {limit} characters")
+
+
+def _metadata(metadata: dict[str, str]) -> None:
+    if len(metadata) > MAX_METADATA_KEYS:
+        raise ValueError(f"metadata has more than {MAX_METADATA_KEYS} keys")
+    for key, value in metadata.items():
+        if not key or len(key) > MAX_METADATA_KEY_CHARS:
+            raise ValueError(f"metadata keys must be 1 to {MAX_METADATA_KEY_CHARS} characters")
+        _text(f"metadata[{key!r}]", value, MAX_METADATA_VALUE_CHARS)
+
+
+def check_event(event: Event) -> None:
+    """Raise ``ValueError`` naming what is wrong with one decoded event (ids aside)."""
+    if not 0 <= event.seq <= MAX_SEQ:
+        raise ValueError(f"seq must be from 0 to {MAX_SEQ}")
+    if isinstance(event, Start):
+        for name in ("asset", "stream_url"):
+            _text(f"content.{name}", getattr(event.content, name))
+        if not 0 <= event.content.length_ms <= 10**11:
+            raise ValueError("content.length_ms must be from 0 to 10^11")
+        for field in event.device.__struct_fields__:
+            _text(f"device.{field}", getattr(event.device, field), 256)
+        _text("user_agent", event.user_agent)
+        _text("viewer_id", event.viewer_id, 256)
+        _metadata(event.metadata)
+    elif isinstance(event, MetadataUpdate):
+        if event.content is not None:
+            _text("content.asset", event.content.asset)
+            _text("content.stream_url", event.content.stream_url)
+            if not 0 <= event.content.length_ms <= 10**11:
+                raise ValueError("content.length_ms must be from 0 to 10^11")
+        if event.viewer_id is not None:
+            _text("viewer_id", event.viewer_id, 256)
+        _metadata(event.metadata)
+    elif isinstance(event, Bitrate) and not 0 <= event.bitrate_bps <= 10**10:
+        raise ValueError("bitrate_bps must be from 0 to 10^10")
+    elif isinstance(event, Framerate) and not 0 <= event.fps <= 1000:
+        raise ValueError("fps must be from 0 to 1000")
+    elif isinstance(event, Playhead) and not 0 <= event.playhead_ms <= 10**11:
+        raise ValueError("playhead_ms must be from 0 to 10^11")
+    elif isinstance(event, PlayerError):
+        _text("message", event.message)
+    elif isinstance(event, CdnChange):
+        for name in ("cdn", "edge_server", "group_id"):
+            _text(name, getattr(event, name), 256)
+
+
+def decode_batch(batch: NativeBatch, *, receive_ms: int, new_client_id: Callable[[], str]) -> DecodedBatch:
+    """Decode each event, check it, move it onto the server timeline and fill in assigned client ids."""
+    offset_ms = receive_ms - batch.sent_at_ms
+    decoded: list[tuple[int, Event]] = []
+    rejected: dict[int, str] = {}
+    for index, raw in enumerate(batch.events):
+        try:
+            event = _EVENT.decode(raw)
+            check_event(event)
+        except msgspec.ValidationError as exc:
+            rejected[index] = str(exc)
+            continue
+        except msgspec.DecodeError as exc:  # pragma: no cover - the envelope already parsed it
+            rejected[index] = f"malformed JSON: {exc}"
+            continue
+        except ValueError as exc:
+            rejected[index] = str(exc)
+            continue
+        if len(event.session_id) > MAX_ID_CHARS or not is_valid_session_id(event.session_id):
+            rejected[index] = "session_id must be a signed 32-bit integer written in decimal"
+            continue
+        if event.client_id and (len(event.client_id) > MAX_ID_CHARS or not is_valid_client_id(event.client_id)):
+            rejected[index] = "client_id must be four unsigned 32-bit integers joined by dots"
+            continue
+        corrected = event.t_ms + offset_ms
+        if not receive_ms - MAX_EVENT_AGE_MS <= corrected <= receive_ms + MAX_EVENT_FUTURE_MS:
+            rejected[index] = "t_ms is more than 24 hours before or 5 minutes after the batch's send time"
+            continue
+        event.t_ms = corrected
+        decoded.append((index, event))
+
+    # A session that starts without a client id gets one; its other events in the batch share it.
+    assigned: dict[str, str] = {}
+    for _index, event in decoded:
+        if isinstance(event, Start) and not event.client_id and event.session_id not in assigned:
+            assigned[event.session_id] = new_client_id()
+    kept: list[tuple[int, Event]] = []
+    for index, event in decoded:
+        if not event.client_id:
+            if event.session_id not in assigned:
+                rejected[index] = "client_id is required (only a start event may omit it, to be assigned one)"
+                continue
+            event.client_id = assigned[event.session_id]
+        kept.append((index, event))
+    return DecodedBatch(batch.ingest_key, kept, rejected, assigned)

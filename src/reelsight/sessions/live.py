@@ -1,0 +1,259 @@
+"""The live-session registry: sessions in progress, folded from their events, each ended exactly once.
+
+One thread (the ingest worker) owns it. A round takes several request batches, classifies every
+event (accepted / duplicate by seq / late for an ended session), folds accepted events in time order
+(re-folding from the log when one arrives out of order), ends sessions that reported their end or
+expired, and writes the whole round through :class:`~reelsight.store.base.LiveLog` in one commit.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Literal, Protocol
+
+import msgspec
+
+from reelsight.ingest.events import End, Event, Start, event_sort_key
+from reelsight.sessions.context import BusinessRules, Enrichment
+from reelsight.sessions.document import SessionDocument
+from reelsight.sessions.summary import summarize
+from reelsight.sessions.timeline import SessionState, apply, new_state
+from reelsight.store.base import Account, IngestCommit, LiveKey, LiveLog
+
+Status = Literal["accepted", "duplicate", "late"]
+BY_PLAYER = "By Player"
+BY_EXPIRATION = "By Expiration"
+_RECENTLY_ENDED = 100_000
+_EVENT_DECODER = msgspec.json.Decoder(Event)
+_ENCODER = msgspec.json.Encoder()
+
+
+class Enrich(Protocol):
+    def __call__(self, *, start: Start | None, user_agent: str, ip: str, ip_privacy: str) -> Enrichment: ...
+
+
+@dataclasses.dataclass
+class IncomingBatch:
+    account: Account
+    receive_ms: int
+    client_ip: str
+    user_agent: str
+    events: list[tuple[int, Event]]  # (index in the request, event on the server timeline)
+
+
+@dataclasses.dataclass
+class IngestStats:
+    """Counters exposed at /metrics."""
+
+    accepted: int = 0
+    duplicate: int = 0
+    late: int = 0
+    rejected: int = 0
+    ended_by_player: int = 0
+    ended_by_expiration: int = 0
+
+
+@dataclasses.dataclass
+class LiveSession:
+    key: LiveKey
+    enrichment: Enrichment
+    state: SessionState = dataclasses.field(default_factory=new_state)
+    has_start: bool = False
+    seqs: set[int] = dataclasses.field(default_factory=set)
+    last_order: tuple[int, int] = (-(2**63), -1)
+    last_t_ms: int = 0
+    last_heard_ms: int = 0
+    end_ms: int | None = None  # the End event's time once applied
+
+    @property
+    def conviva_session_id(self) -> str:
+        return f"{self.key[1]}.{self.key[2]}"
+
+
+@dataclasses.dataclass
+class _Pending:
+    event: Event
+    batch: int
+    index: int
+
+
+class LiveRegistry:
+    def __init__(
+        self,
+        log: LiveLog,
+        enrich: Enrich,
+        rules_for: Callable[[int], BusinessRules],
+        *,
+        timeout_ms: int,
+        stats: IngestStats | None = None,
+    ) -> None:
+        self._log = log
+        self._enrich = enrich
+        self._rules_for = rules_for
+        self._timeout_ms = timeout_ms
+        self.stats = stats or IngestStats()
+        self.sessions: dict[LiveKey, LiveSession] = {}
+        self._recently_ended: collections.OrderedDict[LiveKey, None] = collections.OrderedDict()
+
+    # -- start-up ----------------------------------------------------------------------------------
+
+    def recover(self, now_ms: int) -> None:
+        """Rebuild every live session from the log. Each gets a full timeout from now to be heard
+        again (the server was away, not the players); its end time is still its last event."""
+        self.sessions.clear()
+        for row in self._log.load():
+            session = LiveSession(row.key, msgspec.json.decode(row.enrichment, type=Enrichment))
+            events = [_EVENT_DECODER.decode(body) for body in row.events]
+            self._refold(session, events)
+            session.has_start = any(isinstance(e, Start) for e in events)
+            session.last_heard_ms = max(row.last_heard_ms, now_ms)
+            self.sessions[row.key] = session
+
+    # -- one round ---------------------------------------------------------------------------------
+
+    def process(self, batches: Sequence[IncomingBatch], now_ms: int) -> list[dict[int, Status]]:
+        """Classify, fold and persist the batches, end what ended or expired; one commit.
+
+        On a failed commit the registry reloads itself from the log and the error propagates: the
+        batches were not acknowledged, so the players will send them again.
+        """
+        work = IngestCommit()
+        statuses: list[dict[int, Status]] = [{} for _ in batches]
+        pending: dict[LiveKey, list[_Pending]] = {}
+        opened: set[LiveKey] = set()
+        for number, batch in enumerate(batches):
+            for index, event in batch.events:
+                key = (batch.account.id, event.client_id, event.session_id)
+                session = self.sessions.get(key)
+                if session is None:
+                    if self._has_ended(key):
+                        statuses[number][index] = "late"
+                        continue
+                    session = self._open(key, batch)
+                    opened.add(key)
+                if isinstance(event, Start) and not session.has_start:
+                    session.enrichment = self._enrichment(batch, event)
+                    session.has_start = True
+                    opened.add(key)
+                if event.seq in session.seqs:
+                    statuses[number][index] = "duplicate"
+                    continue
+                session.seqs.add(event.seq)
+                session.last_heard_ms = max(session.last_heard_ms, batch.receive_ms)
+                pending.setdefault(key, []).append(_Pending(event, number, index))
+                statuses[number][index] = "accepted"
+
+        ended: list[tuple[LiveSession, str, int]] = []
+        for key, items in pending.items():
+            session = self.sessions[key]
+            for late in self._fold(session, items):
+                statuses[late.batch][late.index] = "late"
+            if session.end_ms is not None:
+                ended.append((session, BY_PLAYER, session.end_ms))
+            else:
+                for item in items:
+                    if statuses[item.batch][item.index] == "accepted":
+                        work.events.append((key, item.event.seq, _ENCODER.encode(item.event)))
+        ending = {s.key for s, _status, _end in ended}
+        for session in self.sessions.values():
+            if session.key not in ending and now_ms - session.last_heard_ms >= self._timeout_ms:
+                ended.append((session, BY_EXPIRATION, session.last_t_ms))
+
+        for key in opened:
+            session = self.sessions[key]
+            if session.end_ms is None and key not in ending:
+                work.new_sessions.append((key, _ENCODER.encode(session.enrichment), session.last_heard_ms))
+        for key in pending:
+            if key not in opened and key not in ending:
+                work.heard[key] = self.sessions[key].last_heard_ms
+        for session, ended_status, end_ms in ended:
+            work.ended.append((session.key, self._summarize(session, ended_status, end_ms)))
+
+        try:
+            if work:
+                self._log.commit(work)
+        except Exception:
+            self.recover(now_ms)
+            raise
+        for session, ended_status, _end_ms in ended:
+            del self.sessions[session.key]
+            self._remember_ended(session.key)
+            if ended_status == BY_PLAYER:
+                self.stats.ended_by_player += 1
+            else:
+                self.stats.ended_by_expiration += 1
+        for batch_statuses in statuses:
+            for status in batch_statuses.values():
+                setattr(self.stats, status, getattr(self.stats, status) + 1)
+        return statuses
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _has_ended(self, key: LiveKey) -> bool:
+        if key in self._recently_ended:
+            return True
+        return self._log.is_ended(key[0], f"{key[1]}.{key[2]}")
+
+    def _remember_ended(self, key: LiveKey) -> None:
+        self._recently_ended[key] = None
+        if len(self._recently_ended) > _RECENTLY_ENDED:
+            self._recently_ended.popitem(last=False)
+
+    def _enrichment(self, batch: IncomingBatch, start: Start | None) -> Enrichment:
+        return self._enrich(
+            start=start, user_agent=batch.user_agent, ip=batch.client_ip, ip_privacy=batch.account.ip_privacy
+        )
+
+    def _open(self, key: LiveKey, batch: IncomingBatch) -> LiveSession:
+        session = LiveSession(key, self._enrichment(batch, None))
+        self.sessions[key] = session
+        return session
+
+    def _fold(self, session: LiveSession, items: list[_Pending]) -> list[_Pending]:
+        """Apply this round's new events; returns those that fall after the session's End (late)."""
+        items.sort(key=lambda p: event_sort_key(p.event))
+        if event_sort_key(items[0].event) < session.last_order:
+            logged = [_EVENT_DECODER.decode(body) for body in self._log.events_of(session.key)]
+            self._refold(session, [*logged, *(p.event for p in items)])
+            if session.end_ms is None:
+                return []
+            return [p for p in items if event_sort_key(p.event) > session.last_order]
+        late: list[_Pending] = []
+        for item in items:
+            if session.end_ms is not None:
+                late.append(item)
+                continue
+            self._apply(session, item.event)
+        return late
+
+    def _refold(self, session: LiveSession, events: list[Event]) -> None:
+        session.state = new_state()
+        session.end_ms = None
+        session.last_order = (-(2**63), -1)
+        session.seqs = {e.seq for e in events}
+        for event in sorted(events, key=event_sort_key):
+            if session.end_ms is not None:
+                break
+            self._apply(session, event)
+
+    @staticmethod
+    def _apply(session: LiveSession, event: Event) -> None:
+        apply(session.state, event)
+        session.last_order = event_sort_key(event)
+        session.last_t_ms = max(session.last_t_ms, event.t_ms)
+        if isinstance(event, End):
+            session.end_ms = event.t_ms
+
+    def _summarize(self, session: LiveSession, ended_status: str, end_ms: int) -> SessionDocument:
+        _account_id, client_id, session_id = session.key
+        return summarize(
+            session.state,
+            client_id=client_id,
+            session_id=session_id,
+            enrichment=session.enrichment,
+            rules=self._rules_for(session.key[0]),
+            ended_status=ended_status,
+            end_ms=end_ms,
+        )

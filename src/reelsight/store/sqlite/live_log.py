@@ -1,0 +1,73 @@
+"""The live-session log: acknowledged ingest events and live-session rows, durable in SQLite.
+
+Every batch of ingest work is one transaction: new live sessions, their events, "last heard"
+updates, and the sessions that ended (written to ``sessions`` and removed from the log together).
+A restart reads the log back and re-folds each live session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from reelsight.store.base import IngestCommit, LiveKey, LiveSessionRow
+from reelsight.store.records import to_record
+from reelsight.store.sqlite.store import SqliteStore, insert_record
+
+
+class SqliteLiveLog:
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    def commit(self, work: IngestCommit) -> None:
+        with self._store.writing() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO live_sessions (account_id, client_id, session_id, enrichment, last_heard_ms)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(*key, enrichment, heard) for key, enrichment, heard in work.new_sessions],
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO live_events (account_id, client_id, session_id, seq, body)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(*key, seq, body) for key, seq, body in work.events],
+            )
+            conn.executemany(
+                "UPDATE live_sessions SET last_heard_ms = ? WHERE account_id = ? AND client_id = ? AND session_id = ?",
+                [(heard, *key) for key, heard in work.heard.items()],
+            )
+            for key, doc in work.ended:
+                insert_record(conn, key[0], to_record(doc))
+                conn.execute("DELETE FROM live_events WHERE account_id = ? AND client_id = ? AND session_id = ?", key)
+                conn.execute("DELETE FROM live_sessions WHERE account_id = ? AND client_id = ? AND session_id = ?", key)
+
+    def load(self) -> Iterator[LiveSessionRow]:
+        """Every live session with its logged events (in seq order; the caller sorts by time)."""
+        with self._store.reading() as conn:
+            conn.execute("BEGIN")
+            sessions = conn.execute(
+                "SELECT account_id, client_id, session_id, enrichment, last_heard_ms FROM live_sessions"
+            ).fetchall()
+            events: dict[LiveKey, list[bytes]] = {}
+            for account_id, client_id, session_id, body in conn.execute(
+                "SELECT account_id, client_id, session_id, body FROM live_events"
+                " ORDER BY account_id, client_id, session_id, seq"
+            ):
+                events.setdefault((account_id, client_id, session_id), []).append(body)
+        for account_id, client_id, session_id, enrichment, heard in sessions:
+            key = (account_id, client_id, session_id)
+            yield LiveSessionRow(key, enrichment, heard, events.get(key, []))
+
+    def events_of(self, key: LiveKey) -> list[bytes]:
+        with self._store.reading() as conn:
+            rows = conn.execute(
+                "SELECT body FROM live_events WHERE account_id = ? AND client_id = ? AND session_id = ? ORDER BY seq",
+                key,
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def is_ended(self, account_id: int, conviva_session_id: str) -> bool:
+        with self._store.reading() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM sessions WHERE account_id = ? AND conviva_session_id = ? AND is_ended = 1",
+                (account_id, conviva_session_id),
+            ).fetchone()
+        return row is not None
