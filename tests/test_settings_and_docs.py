@@ -40,3 +40,7 @@ def test_every_setting_is_documented() -> None:
     for s in SETTINGS:
         assert f"`{s.env_var}`" in text
         assert s.help in text
+
+
+def test_ingest_json_schema_is_up_to_date() -> None:
+    assert (ROOT / docgen.SCHEMA_FILE).read_text() == docgen.ingest_schema(), "run: python -m reelsight.docgen"

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -45,11 +46,22 @@ def render(text: str, name: str) -> str:
     return f"{head}{begin}\n{GENERATED[name]()}\n{end}{tail}"
 
 
+SCHEMA_FILE = "docs/ingest-v1.schema.json"
+
+
+def ingest_schema() -> str:
+    from reelsight.ingest.native import json_schema
+
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
 def main(root: Path) -> int:
     for name, relative in FILES.items():
         path = root / relative
         path.write_text(render(path.read_text(), name))
         print(f"updated {relative} ({name})")
+    (root / SCHEMA_FILE).write_text(ingest_schema())
+    print(f"updated {SCHEMA_FILE}")
     return 0
 
 

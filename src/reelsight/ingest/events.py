@@ -114,6 +114,10 @@ class MetadataUpdate(_Event, tag="metadata"):
     metadata: dict[str, str] = {}
 
 
+class Heartbeat(_Event, tag="heartbeat"):
+    """ "Still here": nothing changed. Keeps a quiet session (steady playback) from expiring."""
+
+
 class End(_Event, tag="end"):
     pass
 
@@ -129,6 +133,7 @@ Event = (
     | CdnChange
     | PlayerError
     | MetadataUpdate
+    | Heartbeat
     | End
 )
 EVENT_TYPES: tuple[type[_Event], ...] = (
@@ -142,6 +147,7 @@ EVENT_TYPES: tuple[type[_Event], ...] = (
     CdnChange,
     PlayerError,
     MetadataUpdate,
+    Heartbeat,
     End,
 )
 

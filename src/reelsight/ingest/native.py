@@ -43,6 +43,22 @@ class NativeBatch(msgspec.Struct, forbid_unknown_fields=True):
     events: list[msgspec.Raw]
 
 
+class NativeBatchSchema(msgspec.Struct, forbid_unknown_fields=True):
+    """The same batch with its events typed: the source of the published JSON Schema."""
+
+    v: int
+    ingest_key: str
+    sent_at_ms: int
+    events: list[Event]
+
+
+def json_schema() -> dict[str, object]:
+    schema = msgspec.json.schema(NativeBatchSchema)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"Reelsight native ingest batch, protocol version {PROTOCOL_VERSION}"
+    return schema
+
+
 @dataclasses.dataclass
 class DecodedBatch:
     ingest_key: str

@@ -15,17 +15,19 @@ from typing import Literal, Protocol
 
 import msgspec
 
-from reelsight.ingest.events import End, Event, Start, event_sort_key
+from reelsight.ingest.events import End, Event, MetadataUpdate, Start, event_sort_key
 from reelsight.sessions.context import BusinessRules, Enrichment
-from reelsight.sessions.document import SessionDocument
+from reelsight.sessions.document import SELECTED_DIMENSION_KEYS, SessionDocument
 from reelsight.sessions.summary import summarize
 from reelsight.sessions.timeline import SessionState, apply, new_state
 from reelsight.store.base import Account, IngestCommit, LiveKey, LiveLog
 
-Status = Literal["accepted", "duplicate", "late"]
+Status = Literal["accepted", "duplicate", "late", "rejected"]
+TAG_LIMIT_REASON = "the session would carry more custom tags than ingest_max_tags_per_session allows"
 BY_PLAYER = "By Player"
 BY_EXPIRATION = "By Expiration"
 _RECENTLY_ENDED = 100_000
+_DIMENSION_KEYS = frozenset(SELECTED_DIMENSION_KEYS)
 _EVENT_DECODER = msgspec.json.Decoder(Event)
 _ENCODER = msgspec.json.Encoder()
 
@@ -66,6 +68,7 @@ class LiveSession:
     last_t_ms: int = 0
     last_heard_ms: int = 0
     end_ms: int | None = None  # the End event's time once applied
+    tag_keys: set[str] = dataclasses.field(default_factory=set)  # custom tag keys ever accepted
 
     @property
     def conviva_session_id(self) -> str:
@@ -87,12 +90,14 @@ class LiveRegistry:
         rules_for: Callable[[int], BusinessRules],
         *,
         timeout_ms: int,
+        max_tags: int = 100,
         stats: IngestStats | None = None,
     ) -> None:
         self._log = log
         self._enrich = enrich
         self._rules_for = rules_for
         self._timeout_ms = timeout_ms
+        self._max_tags = max_tags
         self.stats = stats or IngestStats()
         self.sessions: dict[LiveKey, LiveSession] = {}
         self._recently_ended: collections.OrderedDict[LiveKey, None] = collections.OrderedDict()
@@ -108,6 +113,9 @@ class LiveRegistry:
             events = [_EVENT_DECODER.decode(body) for body in row.events]
             self._refold(session, events)
             session.has_start = any(isinstance(e, Start) for e in events)
+            for event in events:
+                if isinstance(event, Start | MetadataUpdate):
+                    session.tag_keys |= event.metadata.keys() - _DIMENSION_KEYS
             session.last_heard_ms = max(row.last_heard_ms, now_ms)
             self.sessions[row.key] = session
 
@@ -140,6 +148,12 @@ class LiveRegistry:
                 if event.seq in session.seqs:
                     statuses[number][index] = "duplicate"
                     continue
+                if isinstance(event, Start | MetadataUpdate):
+                    tags = session.tag_keys | (event.metadata.keys() - _DIMENSION_KEYS)
+                    if len(tags) > self._max_tags:
+                        statuses[number][index] = "rejected"
+                        continue
+                    session.tag_keys = tags
                 session.seqs.add(event.seq)
                 session.last_heard_ms = max(session.last_heard_ms, batch.receive_ms)
                 pending.setdefault(key, []).append(_Pending(event, number, index))

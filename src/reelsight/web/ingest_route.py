@@ -13,10 +13,9 @@ from starlette.responses import Response
 
 from reelsight.clock import Clock
 from reelsight.errors import InvalidBatch, PayloadTooLarge, Unauthorized, Unavailable
-from reelsight.ingest.events import MetadataUpdate, Start
 from reelsight.ingest.native import decode_batch, decode_envelope
 from reelsight.ingest.worker import IngestWorker
-from reelsight.sessions.live import IncomingBatch
+from reelsight.sessions.live import TAG_LIMIT_REASON, IncomingBatch
 from reelsight.settings import Settings
 from reelsight.store.base import Account, SessionStore
 
@@ -81,10 +80,6 @@ class IngestEndpoint:
         account = await self._account(envelope.ingest_key)
         receive_ms = self._clock.now_ms()
         batch = decode_batch(envelope, receive_ms=receive_ms, new_client_id=new_client_id)
-        for index, event in list(batch.events):
-            if isinstance(event, Start | MetadataUpdate) and len(event.metadata) > settings.ingest_max_tags_per_session:
-                batch.rejected[index] = f"a session may carry at most {settings.ingest_max_tags_per_session} tags"
-        batch.events = [(i, e) for i, e in batch.events if i not in batch.rejected]
         self._worker.registry.stats.rejected += len(batch.rejected)
         results: dict[int, dict[str, object]] = {
             index: {"index": index, "status": "rejected", "reason": reason} for index, reason in batch.rejected.items()
@@ -108,5 +103,7 @@ class IngestEndpoint:
             raise Unavailable("the batch could not be stored; send it again") from None
         for index, status in statuses.items():
             results[index] = {"index": index, "status": status}
+            if status == "rejected":
+                results[index]["reason"] = TAG_LIMIT_REASON
         body_out = {"results": [results[i] for i in sorted(results)], "client_ids": batch.assigned_client_ids}
         return Response(_ENCODER.encode(body_out), status_code=202, media_type="application/json")
