@@ -16,9 +16,11 @@ import uvicorn
 
 from reelsight import credentials
 from reelsight.clock import Clock, FakeClock
+from reelsight.sessions.enrich import Enricher
 from reelsight.settings import Settings
 from reelsight.store.base import Account, SessionStore
 from reelsight.store.sqlite import SqliteStore
+from reelsight.store.sqlite.live_log import SqliteLiveLog
 from reelsight.web.app import create_app
 
 # 2026-11-20T12:00:00Z: a fixed "now" for the served API.
@@ -49,8 +51,9 @@ def add_account(store: SessionStore, name: str, *, viewer_module: bool = False) 
 class LiveServer:
     """The real app served by uvicorn on 127.0.0.1 in a background thread."""
 
-    def __init__(self, settings: Settings, store: SessionStore, clock: Clock) -> None:
-        self.app = create_app(settings, store, clock)
+    def __init__(self, settings: Settings, store: SessionStore, clock: Clock, enricher: Enricher | None = None) -> None:
+        assert isinstance(store, SqliteStore)
+        self.app = create_app(settings, store, SqliteLiveLog(store), enricher or Enricher("", ""), clock)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]

@@ -215,9 +215,12 @@ def generate(count: int, days: float, seed: int, end_ms: int | None) -> None:
 def _run_server(settings: Settings, store: SqliteStore) -> None:
     import uvicorn
 
+    from reelsight.sessions.enrich import Enricher
+    from reelsight.store.sqlite.live_log import SqliteLiveLog
     from reelsight.web.app import create_app
 
-    app = create_app(settings, store, SystemClock())
+    enricher = Enricher(settings.geoip_city_db, settings.geoip_asn_db)
+    app = create_app(settings, store, SqliteLiveLog(store), enricher, SystemClock())
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info")
 
 

@@ -1,9 +1,11 @@
-"""The app factory: settings, store and clock in; a Starlette application out."""
+"""The app factory: settings, store, live log, enricher and clock in; a Starlette application out."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import anyio
@@ -17,14 +19,23 @@ from starlette.routing import Route
 
 from reelsight.clock import Clock
 from reelsight.errors import ApiError
+from reelsight.ingest.events import Device, Start
+from reelsight.ingest.worker import IngestWorker
+from reelsight.sessions.context import BusinessRules, Enrichment
+from reelsight.sessions.enrich import Enricher, client_ip, parse_trusted_proxies
+from reelsight.sessions.live import Enrich, LiveRegistry
 from reelsight.settings import Settings
-from reelsight.store.base import SessionStore
+from reelsight.store.base import LiveLog, SessionStore
+from reelsight.web import ingest_route, sessions_route
 from reelsight.web.auth import Authenticator
 from reelsight.web.errors import handle_api_error, handle_http_exception, handle_unexpected
+from reelsight.web.ingest_route import IngestEndpoint
+from reelsight.web.metrics_route import metrics_endpoint
 from reelsight.web.openapi import build_openapi
-from reelsight.web.sessions_route import PATH, SessionsEndpoint
+from reelsight.web.sessions_route import SessionsEndpoint
 
 log = logging.getLogger("reelsight.web")
+_RULES_CACHE_S = 30.0
 
 
 async def _purge_forever(settings: Settings, store: SessionStore, clock: Clock) -> None:
@@ -36,9 +47,47 @@ async def _purge_forever(settings: Settings, store: SessionStore, clock: Clock) 
         await anyio.sleep(max(1, settings.purge_interval_s))
 
 
-def create_app(settings: Settings, store: SessionStore, clock: Clock) -> Starlette:
+class _AccountRules:
+    """Business-error rules per account, re-read from the store at most every 30 s."""
+
+    def __init__(self, store: SessionStore) -> None:
+        self._store = store
+        self._cache: dict[int, tuple[BusinessRules, float]] = {}
+
+    def __call__(self, account_id: int) -> BusinessRules:
+        cached = self._cache.get(account_id)
+        now = time.monotonic()
+        if cached is None or cached[1] < now:
+            account = self._store.get_account_by_id(account_id)
+            cached = (BusinessRules(account.business_error_patterns), now + _RULES_CACHE_S)
+            self._cache[account_id] = cached
+        return cached[0]
+
+
+def _enrich_with(enricher: Enricher) -> Enrich:
+    def enrich(*, start: Start | None, user_agent: str, ip: str, ip_privacy: str) -> Enrichment:
+        device = start.device if start is not None else Device()
+        agent = start.user_agent if start is not None and start.user_agent else user_agent
+        return enricher.enrich(device=device, user_agent=agent, ip=ip, ip_privacy=ip_privacy)
+
+    return enrich
+
+
+def create_app(
+    settings: Settings, store: SessionStore, live_log: LiveLog, enricher: Enricher, clock: Clock
+) -> Starlette:
     openapi_body = msgspec.json.encode(build_openapi())
     sessions = SessionsEndpoint(settings, store, clock, Authenticator(store, clock, settings.auth_cache_s))
+    registry = LiveRegistry(
+        live_log,
+        _enrich_with(enricher),
+        _AccountRules(store),
+        timeout_ms=settings.session_timeout_s * 1000,
+        max_tags=settings.ingest_max_tags_per_session,
+    )
+    worker = IngestWorker(registry, clock)
+    resolve_ip = functools.partial(client_ip, trusted_proxies=parse_trusted_proxies(settings.trusted_proxies))
+    ingest = IngestEndpoint(settings, store, clock, worker, resolve_ip)
 
     async def openapi(_request: Request) -> Response:
         return Response(openapi_body, media_type="application/json")
@@ -48,15 +97,21 @@ def create_app(settings: Settings, store: SessionStore, clock: Clock) -> Starlet
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_purge_forever, settings, store, clock)
-            yield
-            tasks.cancel_scope.cancel()
+        await anyio.to_thread.run_sync(worker.start)
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(_purge_forever, settings, store, clock)
+                yield
+                tasks.cancel_scope.cancel()
+        finally:
+            await anyio.to_thread.run_sync(worker.stop)
 
     return Starlette(
         routes=[
-            Route(PATH, sessions.handle, methods=["GET"]),
+            Route(sessions_route.PATH, sessions.handle, methods=["GET"]),
+            Route(ingest_route.PATH, ingest.handle, methods=["POST"]),
             Route("/openapi.json", openapi, methods=["GET"]),
+            Route("/metrics", metrics_endpoint(registry), methods=["GET"]),
             Route("/healthz", health, methods=["GET"]),
         ],
         exception_handlers={
