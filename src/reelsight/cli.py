@@ -16,7 +16,7 @@ import msgspec
 
 from reelsight import credentials
 from reelsight.clock import SystemClock
-from reelsight.errors import AlreadyExists, NotFoundInStore
+from reelsight.errors import AlreadyExists, NotFoundInStore, ReelsightError
 from reelsight.importing import import_jsonl
 from reelsight.settings import SETTINGS, SettingError, Settings, load_settings
 from reelsight.store.base import Account
@@ -219,9 +219,13 @@ def _run_server(settings: Settings, store: SqliteStore) -> None:
     from reelsight.store.sqlite.live_log import SqliteLiveLog
     from reelsight.web.app import create_app
 
-    enricher = Enricher(settings.geoip_city_db, settings.geoip_asn_db)
+    try:
+        enricher = Enricher(settings.geoip_city_db, settings.geoip_asn_db, cache_dir=settings.geoip_cache_dir)
+    except ReelsightError as exc:
+        raise click.ClickException(str(exc)) from None
     app = create_app(settings, store, SqliteLiveLog(store), enricher, SystemClock())
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info")
+    # proxy_headers=False: X-Forwarded-For is honoured only from `trusted_proxies`, by Reelsight itself.
+    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info", proxy_headers=False)
 
 
 @main.command()

@@ -92,6 +92,7 @@ class Settings:
     trusted_proxies: str = ""
     geoip_city_db: str = "default"
     geoip_asn_db: str = "default"
+    geoip_cache_dir: str = ""
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -1,0 +1,163 @@
+"""The live registry over a real SQLite log: batch splits, retries, arrival order and restarts change
+nothing; late events never reopen a session."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reelsight.ingest.events import End, Event, Heartbeat, PlayerState, Start, StateChange, event_sort_key
+from reelsight.sessions.context import BusinessRules, Enrichment
+from reelsight.sessions.document import SessionDocument, decode_document
+from reelsight.sessions.live import IncomingBatch, LiveRegistry
+from reelsight.store.base import Account
+from reelsight.store.sqlite import SqliteStore
+from reelsight.store.sqlite.live_log import SqliteLiveLog
+from tests.test_sessionizer_properties import document, streams
+from tests.test_sessionizer_vectors import ENRICHMENT
+
+TIMEOUT_MS = 90_000
+ACCOUNT = Account(1, "acme", False, (), "ik_x", 0)
+
+
+def _enrich(*, start: Start | None, user_agent: str, ip: str, ip_privacy: str) -> Enrichment:
+    return ENRICHMENT
+
+
+class Harness:
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        self.store = SqliteStore(self.path)
+        self.store.create_account("acme", viewer_module=False, business_error_patterns=(), ingest_key="ik_x")
+        self.registry = self.new_registry()
+
+    def new_registry(self) -> LiveRegistry:
+        return LiveRegistry(
+            SqliteLiveLog(self.store), _enrich, lambda _account: BusinessRules(()), timeout_ms=TIMEOUT_MS
+        )
+
+    def send(self, events: list[Event], receive_ms: int) -> dict[int, str]:
+        batch = IncomingBatch(ACCOUNT, receive_ms, "", "", list(enumerate(msgspec.structs.replace(e) for e in events)))
+        return dict(self.registry.process([batch], receive_ms)[0])
+
+    def stored(self) -> list[SessionDocument]:
+        with sqlite3.connect(self.path) as conn:
+            docs = [row[0] for row in conn.execute("SELECT doc FROM session_docs")]
+        return [decode_document(doc) for doc in docs]
+
+    def close(self) -> None:
+        self.store.close()
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(tmp_path / "live.db")
+    yield h
+    h.close()
+
+
+def _expected(events: list[Event]) -> SessionDocument:
+    ordered = sorted(events, key=event_sort_key)
+    end = next((e for e in ordered if isinstance(e, End)), None)
+    if end is not None:
+        doc = document(ordered, BusinessRules(()), "By Player", end.t_ms)
+    else:
+        doc = document(ordered, BusinessRules(()), "By Expiration", ordered[-1].t_ms)
+    return msgspec.structs.replace(doc, viewer_id=msgspec.UNSET)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stream=streams(), seed=st.integers(0, 2**32 - 1), restart=st.booleans())
+def test_any_split_order_and_retries_give_the_same_session(
+    tmp_path_factory: pytest.TempPathFactory, stream: list[Event], seed: int, restart: bool
+) -> None:
+    rng = random.Random(seed)
+    h = Harness(tmp_path_factory.mktemp("live") / "live.db")
+    try:
+        end_at = next((i for i, e in enumerate(stream) if isinstance(e, End)), None)
+        before_end = stream if end_at is None else stream[:end_at]
+        shuffled = rng.sample(before_end, len(before_end))
+        cuts = (
+            sorted(rng.sample(range(1, len(shuffled)), min(len(shuffled) - 1, rng.randint(0, 5)))) if shuffled else []
+        )
+        batches = [shuffled[a:b] for a, b in zip([0, *cuts], [*cuts, len(shuffled)], strict=True) if shuffled[a:b]]
+        now = stream[-1].t_ms
+        for number, batch in enumerate(batches):
+            h.send(batch, now)
+            if rng.random() < 0.5:  # a retry of some events already sent
+                again = rng.sample(batch, rng.randint(1, len(batch)))
+                assert set(h.send(again, now).values()) == {"duplicate"}
+            if restart and number == len(batches) // 2:
+                h.registry = h.new_registry()
+                h.registry.recover(now)
+        if end_at is not None:
+            statuses = h.send(stream[end_at:], now)
+            assert statuses[0] == "accepted"
+        else:
+            h.registry.process([], now + TIMEOUT_MS)  # expiry
+        (stored,) = h.stored()
+        assert stored == _expected(stream[: end_at + 1] if end_at is not None else stream)
+        assert h.registry.sessions == {}
+    finally:
+        h.close()
+
+
+def test_late_events_never_reopen_or_change_a_session(harness: Harness) -> None:
+    ids = {"client_id": "1.2.3.4", "session_id": "5"}
+    t0 = 1_795_176_000_000
+    events: list[Event] = [
+        Start(**ids, seq=0, t_ms=t0),
+        StateChange(**ids, seq=1, t_ms=t0 + 1000, state=PlayerState.PLAYING),
+        End(**ids, seq=2, t_ms=t0 + 5000),
+    ]
+    harness.send(events, t0 + 6000)
+    (before,) = harness.stored()
+    late = [
+        Heartbeat(**ids, seq=3, t_ms=t0 + 2000),
+        StateChange(**ids, seq=4, t_ms=t0 + 9000, state=PlayerState.PAUSED),
+    ]
+    assert harness.send(late, t0 + 10_000) == {0: "late", 1: "late"}
+    fresh = harness.new_registry()  # also after a restart, when the ended set is no longer in memory
+    harness.registry = fresh
+    fresh.recover(t0 + 10_000)
+    assert harness.send(late, t0 + 10_000) == {0: "late", 1: "late"}
+    assert harness.stored() == [before]
+    assert fresh.stats.late == 2
+
+
+def test_recovered_sessions_get_a_full_timeout_after_a_restart(harness: Harness) -> None:
+    ids = {"client_id": "1.2.3.4", "session_id": "6"}
+    t0 = 1_795_176_000_000
+    harness.send([Start(**ids, seq=0, t_ms=t0)], t0)
+    restarted = harness.new_registry()
+    restarted.recover(t0 + 80_000)  # the server was down for 80 s
+    restarted.process([], t0 + 100_000)
+    assert harness.stored() == []  # not expired at last-heard + 90 s ...
+    restarted.process([], t0 + 170_000)
+    (doc,) = harness.stored()  # ... but 90 s after the restart, ending at the last event
+    assert doc.status_info.ended_status == "By Expiration"
+    assert doc.timestamps.end.epoch_ms == t0
+
+
+def test_tag_limit_is_enforced_over_the_session_life(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "tags.db")
+    h.registry = LiveRegistry(
+        SqliteLiveLog(h.store), _enrich, lambda _a: BusinessRules(()), timeout_ms=TIMEOUT_MS, max_tags=3
+    )
+    ids = {"client_id": "1.2.3.4", "session_id": "8"}
+    t0 = 1_795_176_000_000
+    from reelsight.ingest.events import MetadataUpdate
+
+    assert h.send([Start(**ids, seq=0, t_ms=t0, metadata={"a": "1", "b": "2", "player_name": "p"})], t0) == {
+        0: "accepted"
+    }
+    assert h.send([MetadataUpdate(**ids, seq=1, t_ms=t0 + 1, metadata={"c": "3"})], t0) == {0: "accepted"}
+    assert h.send([MetadataUpdate(**ids, seq=2, t_ms=t0 + 2, metadata={"d": "4"})], t0) == {0: "rejected"}
+    h.close()
