@@ -25,7 +25,7 @@ TAG_PREFIX = "tag_"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1500
 MAX_VALUE_CHARS = 4096
-_LIMIT = re.compile(r"^\d{1,6}$")
+_LIMIT = re.compile(r"[0-9]{1,6}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +47,7 @@ class SessionQuery:
 
 
 def _parse_limit(value: str) -> int:
-    if not _LIMIT.match(value) or not 1 <= int(value) <= MAX_LIMIT:
+    if not _LIMIT.fullmatch(value) or not 1 <= int(value) <= MAX_LIMIT:
         raise InvalidParameter(f"limit must be an integer from 1 to {MAX_LIMIT}", "limit")
     return int(value)
 

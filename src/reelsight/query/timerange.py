@@ -17,17 +17,19 @@ START_PARAMS = ("start_date", "start_epoch", "start_epoch_ms")
 END_PARAMS = ("end_date", "end_epoch", "end_epoch_ms")
 TIME_PARAMS = START_PARAMS + END_PARAMS
 
+# ASCII digits only, and fullmatch: "$" alone would accept a trailing newline.
 _ISO = re.compile(
-    r"^(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})"
+    r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})"
     r"(?:T(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?:\.(?P<frac>\d{1,9}))?"
-    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?$"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?",
+    re.ASCII,
 )
-_EPOCH_S = re.compile(r"^-?\d{1,15}(?:\.\d{1,9})?$")
-_EPOCH_MS = re.compile(r"^-?\d{1,18}$")
+_EPOCH_S = re.compile(r"-?\d{1,15}(?:\.\d{1,9})?", re.ASCII)
+_EPOCH_MS = re.compile(r"-?\d{1,18}", re.ASCII)
 
 
 def parse_iso_ms(param: str, value: str) -> int:
-    m = _ISO.match(value)
+    m = _ISO.fullmatch(value)
     if not m:
         raise InvalidParameter(f"{param} must be ISO 8601: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.fff][Z|+HH:MM]", param)
     tz = dt.UTC
@@ -54,7 +56,7 @@ def parse_iso_ms(param: str, value: str) -> int:
 
 
 def parse_epoch_s_ms(param: str, value: str) -> int:
-    if not _EPOCH_S.match(value):
+    if not _EPOCH_S.fullmatch(value):
         raise InvalidParameter(f"{param} must be Unix seconds (a number, fraction allowed)", param)
     try:
         return int(Decimal(value) * 1000)
@@ -63,7 +65,7 @@ def parse_epoch_s_ms(param: str, value: str) -> int:
 
 
 def parse_epoch_ms(param: str, value: str) -> int:
-    if not _EPOCH_MS.match(value):
+    if not _EPOCH_MS.fullmatch(value):
         raise InvalidParameter(f"{param} must be Unix milliseconds (an integer)", param)
     return int(value)
 

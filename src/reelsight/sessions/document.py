@@ -195,8 +195,8 @@ PERCENT_FIELDS: tuple[str, ...] = (
 )
 
 ENDED_STATUSES = ("By Player", "By Expiration")
-_CLIENT_ID = re.compile(r"^(0|[1-9][0-9]{0,9})(\.(0|[1-9][0-9]{0,9})){3}$")
-_SESSION_ID = re.compile(r"^-?(0|[1-9][0-9]{0,9})$")
+_CLIENT_ID = re.compile(r"(0|[1-9][0-9]{0,9})(\.(0|[1-9][0-9]{0,9})){3}")  # used with fullmatch
+_SESSION_ID = re.compile(r"-?(0|[1-9][0-9]{0,9})")
 _UINT32_MAX = 2**32 - 1
 _INT32 = (-(2**31), 2**31 - 1)
 # Epoch milliseconds accepted in documents: 2000-01-01 .. 2200-01-01.
@@ -212,11 +212,11 @@ def iso_from_epoch_ms(epoch_ms: int) -> str:
 
 
 def is_valid_client_id(value: str) -> bool:
-    return bool(_CLIENT_ID.match(value)) and all(int(p) <= _UINT32_MAX for p in value.split("."))
+    return bool(_CLIENT_ID.fullmatch(value)) and all(int(p) <= _UINT32_MAX for p in value.split("."))
 
 
 def is_valid_session_id(value: str) -> bool:
-    return bool(_SESSION_ID.match(value)) and _INT32[0] <= int(value) <= _INT32[1]
+    return bool(_SESSION_ID.fullmatch(value)) and _INT32[0] <= int(value) <= _INT32[1]
 
 
 def _check_timestamp(name: str, ts: Timestamp) -> None:

@@ -8,7 +8,6 @@ still read on every request, so disabling a key takes effect at once.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import secrets
@@ -31,7 +30,7 @@ def parse_basic(header: str | None) -> tuple[str, str]:
         raise Unauthorized()
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII input are all ValueErrors
         raise Unauthorized() from None
     key_id, sep, secret = decoded.partition(":")
     if not sep or not key_id or not secret:
