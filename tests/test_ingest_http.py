@@ -194,3 +194,41 @@ def test_size_limits_are_413(settings: Settings, store: SqliteStore, clock: Fake
         assert r.json()["code"] == "payload_too_large"
         r = c.post(INGEST, json=batch(media, [ev("error", 0, NOW_MS - 1000, message="x" * 3000, fatal=False)]))
         assert r.status_code == 413
+
+
+def test_enrichment_through_a_trusted_proxy_with_truncated_addresses(
+    settings: Settings, store: SqliteStore, clock: FakeClock, tmp_path: Any
+) -> None:
+    from reelsight.sessions.enrich import Enricher
+    from tests import mmdb
+
+    city = mmdb.write_city_db(tmp_path / "city.mmdb")
+    asn = mmdb.write_asn_db(tmp_path / "asn.mmdb")
+    account = store.create_account(
+        "private", viewer_module=False, business_error_patterns=(), ingest_key="ik_private", ip_privacy="truncate"
+    )
+    from reelsight import credentials
+
+    key_id, secret = credentials.new_key_id(), credentials.new_secret()
+    store.add_api_key(account.id, key_id, credentials.hash_secret(secret))
+    owner = Credentials(account, key_id, secret)
+    client_address = mmdb.CHICAGO_V4.split("/")[0]
+    trusted = settings.replace(trusted_proxies="127.0.0.1")
+    ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+    with (
+        Enricher(str(city), str(asn)) as enricher,
+        LiveServer(trusted, store, clock, enricher) as live,
+        httpx.Client(base_url=live.url) as c,
+    ):
+        headers = {"x-forwarded-for": f"198.51.100.200, {client_address}", "user-agent": ua}
+        r = c.post(INGEST, json=batch(owner, a_session(NOW_MS - 200_000)), headers=headers)
+        assert r.status_code == 202
+        (session,) = wait_for_sessions(c, owner, 1)
+    geo, network, device = session["geo_info"], session["network_info"], session["device_info"]
+    assert geo["city"] == "Chicago, Illinois, United States"
+    assert geo["country"]["code"] == "US"
+    assert network["asn"]["value"] == "33491"
+    assert network["ip"].endswith(".0")  # truncated to /24
+    assert network["ip"].rsplit(".", 1)[0] == client_address.rsplit(".", 1)[0]
+    assert device["browser"]["name"] == "Chrome"
+    assert device["os"] == "Windows"
