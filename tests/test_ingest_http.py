@@ -214,7 +214,10 @@ def test_enrichment_through_a_trusted_proxy_with_truncated_addresses(
     owner = Credentials(account, key_id, secret)
     client_address = mmdb.CHICAGO_V4.split("/")[0]
     trusted = settings.replace(trusted_proxies="127.0.0.1")
-    ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+    ua = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)"
+        " Chrome/124.0.0.0 Safari/537.36"
+    )
     with (
         Enricher(str(city), str(asn)) as enricher,
         LiveServer(trusted, store, clock, enricher) as live,
