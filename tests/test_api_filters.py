@@ -149,6 +149,9 @@ def test_tag_filters(client: httpx.Client, store: SqliteStore, acme: Credentials
     assert _ids(client, acme, {"tag_exp": ""}) == ["3", "4"]
     assert _ids(client, acme, {"tag_tier": "gold", "tag_exp": "B"}) == []
     assert _ids(client, acme, {"tag_nope": "x"}) == []
+    # The store separates tags with U+001E/U+001F: such values can never match, and never match wrongly.
+    assert _ids(client, acme, {"tag_tier": "gold\x1fexp\x1eA"}) == []
+    assert _ids(client, acme, {"tag_tier\x1egold\x1fexp": ""}) == ["1", "2", "3", "4"]
 
 
 # -- dimensions -------------------------------------------------------------------------------------

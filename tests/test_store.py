@@ -35,7 +35,7 @@ def test_writing_the_same_session_again_replaces_it(store: SqliteStore, db_path:
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
         assert conn.execute("SELECT count(*) FROM session_docs").fetchone() == (1,)
-        assert conn.execute("SELECT key, value FROM session_tags").fetchall() == [("b", "2")]
+        assert conn.execute("SELECT tags FROM sessions").fetchall() == [("\x1fb\x1e2\x1f",)]
 
 
 def test_the_same_id_in_two_accounts_is_two_sessions(store: SqliteStore) -> None:
@@ -55,7 +55,7 @@ def test_purge_removes_only_sessions_older_than_the_cutoff(store: SqliteStore, d
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT session_id FROM sessions").fetchall() == [("2",)]
         assert conn.execute("SELECT count(*) FROM session_docs").fetchone() == (1,)
-        assert conn.execute("SELECT value FROM session_tags").fetchall() == [("2",)]
+        assert conn.execute("SELECT tags FROM sessions").fetchall() == [("\x1fx\x1e2\x1f",)]
     assert store.purge_ended_before(NOW_MS - 31 * DAY) == 0
 
 
@@ -112,3 +112,34 @@ def test_the_server_purges_expired_sessions_while_running(db_path: str, store: S
             time.sleep(0.1)
         else:
             raise AssertionError("the session was not purged")
+
+
+def test_migration_3_moves_existing_tags_inline(db_path: str) -> None:
+    from reelsight.store.sqlite.connection import open_connection
+    from reelsight.store.sqlite.schema import MIGRATIONS
+
+    conn = open_connection(db_path)
+    for version, statements in enumerate(MIGRATIONS[:2], start=1):  # a file as version 2 left it
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute("INSERT INTO accounts VALUES (1, 'a', 0, '[]', 'ik', 0, 'full')")
+    conn.execute("INSERT INTO session_docs VALUES (7, 0, '', x'7b7d')")
+    columns = [c[1] for c in conn.execute("PRAGMA table_info(sessions)")]
+    values = {c: "" for c in columns} | {
+        "account_id": 1, "end_bucket": 1, "sample_key": 1, "conviva_session_id": "1.1.1.1.1", "doc_id": 7,
+        "start_ms": 0, "end_ms": 1, "is_ended": 1,
+    }  # fmt: skip
+    values.update({c: 0 for c in columns if c.startswith("is_")})
+    conn.execute(
+        f"INSERT INTO sessions ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",  # noqa: S608
+        list(values.values()),
+    )
+    conn.executemany("INSERT INTO session_tags VALUES (7, ?, ?)", [("tier", "gold"), ("exp", "")])
+    conn.close()
+    store = SqliteStore(db_path)
+    store.close()
+    with sqlite3.connect(db_path) as check:
+        (tags,) = check.execute("SELECT tags FROM sessions").fetchone()
+        assert sorted(tags.strip("\x1f").split("\x1f")) == ["exp\x1e", "tier\x1egold"]
+        assert check.execute("SELECT name FROM sqlite_master WHERE name = 'session_tags'").fetchall() == []

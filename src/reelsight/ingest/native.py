@@ -98,6 +98,8 @@ def _metadata(metadata: dict[str, str]) -> None:
     for key, value in metadata.items():
         if not key or len(key) > MAX_METADATA_KEY_CHARS:
             raise ValueError(f"metadata keys must be 1 to {MAX_METADATA_KEY_CHARS} characters")
+        if any(c in key or c in value for c in "\x1e\x1f"):
+            raise ValueError("metadata keys and values must not contain the characters U+001E or U+001F")
         _text(f"metadata[{key!r}]", value, MAX_METADATA_VALUE_CHARS)
 
 

@@ -205,6 +205,11 @@ EPOCH_MS_MAX = 7_258_118_400_000
 MAX_STRING_CHARS = 4096
 
 
+def _has_separator(text: str) -> bool:
+    """U+001E and U+001F separate custom tags in the store, so no tag may contain them."""
+    return "\x1e" in text or "\x1f" in text
+
+
 def iso_from_epoch_ms(epoch_ms: int) -> str:
     """UTC, millisecond precision, ``Z`` suffix: ``2023-03-14T21:35:56.486Z``."""
     moment = dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC)
@@ -315,6 +320,8 @@ def validate(doc: SessionDocument) -> SessionDocument:
         raise DocumentError("content_info.length_ms must not be negative")
     if len(doc.tags.custom_tags) > MAX_CUSTOM_TAGS:
         raise DocumentError(f"tags.custom_tags has more than {MAX_CUSTOM_TAGS} keys")
+    if any(_has_separator(k) or _has_separator(v) for k, v in doc.tags.custom_tags.items()):
+        raise DocumentError("tags.custom_tags keys and values must not contain the characters U+001E or U+001F")
     if len(doc.status_info.errors) > MAX_ERRORS:
         raise DocumentError(f"status_info.errors has more than {MAX_ERRORS} entries")
     if len(doc.network_info.cdn) > MAX_CDNS:

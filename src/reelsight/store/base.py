@@ -39,7 +39,7 @@ class ApiKey:
     created_ms: int
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class StoredSession:
     """One sampled session as the store returns it: enough to answer without rebuilding JSON."""
 

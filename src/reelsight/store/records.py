@@ -17,6 +17,8 @@ from reelsight.query.parse import FLAG_PARAMS
 from reelsight.sessions.document import SessionDocument
 
 BUCKET_MS = 15 * 60 * 1000  # sessions are clustered by 15-minute end-time buckets, then sample key
+TAG_SEPARATOR = "\x1f"  # between tags, and around the whole list
+TAG_KEY_END = "\x1e"  # between a tag's key and its value
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -47,6 +49,16 @@ class SessionRecord:
     viewer_id: str
     doc: bytes  # the response document without viewer_id
     viewer_split: int
+
+
+def encode_tags(tags: tuple[tuple[str, str], ...]) -> str:
+    """``\x1fkey\x1evalue\x1fkey\x1evalue\x1f``, so that one tag is matched with a single ``instr``.
+
+    Keys and values never contain the two separators (documents and events with them are refused).
+    """
+    if not tags:
+        return ""
+    return TAG_SEPARATOR + TAG_SEPARATOR.join(f"{k}{TAG_KEY_END}{v}" for k, v in tags) + TAG_SEPARATOR
 
 
 def viewer_split_offset(doc: SessionDocument) -> int:

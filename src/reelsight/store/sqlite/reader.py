@@ -17,15 +17,22 @@ from collections.abc import Iterator
 from reelsight.query.dimensions import DIMENSIONS_BY_PARAM
 from reelsight.query.parse import SessionQuery
 from reelsight.store.base import StoredSession
-from reelsight.store.records import BUCKET_MS
+from reelsight.store.records import BUCKET_MS, TAG_KEY_END, TAG_SEPARATOR
 
 _Row = tuple[int, str, int, int]  # sample_key, conviva_session_id, end_ms, doc_id
-_TAG_VALUE = "SELECT value FROM session_tags t WHERE t.doc_id = sessions.doc_id AND t.key = ?"
+# A tag filter on the inline tag list (see records.encode_tags): the key with that value is present;
+# for the value "" also when the key is absent altogether.
+_TAG_EQUALS = "instr(tags, char(31) || ? || char(30) || ? || char(31)) > 0"
+_TAG_ABSENT = "instr(tags, char(31) || ? || char(30)) = 0"
 _SELECT = "SELECT sample_key, conviva_session_id, end_ms, doc_id FROM sessions"
 
 
 def _placeholders(n: int) -> str:
     return ",".join("?" * n)
+
+
+def _storable(text: str) -> bool:
+    return TAG_SEPARATOR not in text and TAG_KEY_END not in text
 
 
 def filter_sql(query: SessionQuery) -> tuple[str, list[object]]:
@@ -51,10 +58,17 @@ def filter_sql(query: SessionQuery) -> tuple[str, list[object]]:
             parts.append(f"{dimension.column} IN ({_placeholders(len(values))})")
         params.extend(values)
     for key, values in query.tags:
-        marks = _placeholders(len(values))
-        parts.append(f"COALESCE(({_TAG_VALUE}), '') IN ({marks})")
-        params.append(key)
-        params.extend(values)
+        alternatives: list[str] = []
+        if _storable(key):  # a key or value with a separator in it is never stored: it cannot match
+            for value in filter(_storable, values):
+                alternatives.append(_TAG_EQUALS)
+                params.extend((key, value))
+            if "" in values:
+                alternatives.append(_TAG_ABSENT)
+                params.append(key)
+        elif "" in values:
+            alternatives.append("1")  # no session has that tag, so every one has the value ""
+        parts.append("(" + (" OR ".join(alternatives) or "0") + ")")
     return " AND ".join(parts), params
 
 

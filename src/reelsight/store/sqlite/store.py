@@ -19,18 +19,21 @@ from reelsight.errors import AlreadyExists, NotFoundInStore, ReadTimeout
 from reelsight.query.dimensions import SCALAR_DIMENSIONS
 from reelsight.query.parse import FLAG_PARAMS, SessionQuery
 from reelsight.store.base import IP_PRIVACY_MODES, Account, ApiKey, StoredSession, require_account_scope
-from reelsight.store.records import SessionRecord
+from reelsight.store.records import SessionRecord, encode_tags
 from reelsight.store.sqlite.connection import open_connection, transaction
 from reelsight.store.sqlite.reader import sample
 from reelsight.store.sqlite.schema import migrate
 
 _SESSION_COLUMNS = (
     "account_id, end_bucket, sample_key, conviva_session_id, doc_id, start_ms, end_ms, is_ended, "
-    "session_id, client_id, cdn, " + ", ".join(FLAG_PARAMS) + ", " + ", ".join(d.column for d in SCALAR_DIMENSIONS)
+    "session_id, client_id, cdn, tags, "
+    + ", ".join(FLAG_PARAMS)
+    + ", "
+    + ", ".join(d.column for d in SCALAR_DIMENSIONS)
 )
 _SESSION_INSERT = (
     f"INSERT INTO sessions ({_SESSION_COLUMNS}) "  # noqa: S608 - fixed identifiers
-    f"VALUES ({','.join('?' * (11 + len(FLAG_PARAMS) + len(SCALAR_DIMENSIONS)))})"
+    f"VALUES ({','.join('?' * (12 + len(FLAG_PARAMS) + len(SCALAR_DIMENSIONS)))})"
 )
 _WRITE_CHUNK = 2000
 
@@ -46,7 +49,6 @@ def insert_record(conn: sqlite3.Connection, account_id: int, r: SessionRecord) -
             "DELETE FROM sessions WHERE account_id = ? AND conviva_session_id = ?",
             (account_id, r.conviva_session_id),
         )
-        conn.execute("DELETE FROM session_tags WHERE doc_id = ?", (old[0],))
         conn.execute("DELETE FROM session_docs WHERE id = ?", (old[0],))
     doc_id = conn.execute(
         "INSERT INTO session_docs (viewer_split, viewer_id, doc) VALUES (?, ?, ?)",
@@ -66,15 +68,11 @@ def insert_record(conn: sqlite3.Connection, account_id: int, r: SessionRecord) -
             r.session_id,
             r.client_id,
             msgspec.json.encode(list(r.cdns)).decode(),
+            encode_tags(r.custom_tags),
             *(int(f) for f in r.flags),
             *r.dimensions,
         ),
     )
-    if r.custom_tags:
-        conn.executemany(
-            "INSERT INTO session_tags (doc_id, key, value) VALUES (?, ?, ?)",
-            [(doc_id, k, v) for k, v in r.custom_tags],
-        )
 
 
 class _Reader:
@@ -122,10 +120,11 @@ class SqliteStore:
             yield conn
 
     def close(self) -> None:
-        with self._write_lock:
-            self._writer.close()
+        # Readers first: the last connection to close checkpoints and removes the WAL.
         while not self._readers.empty():
             self._readers.get_nowait().conn.close()
+        with self._write_lock:
+            self._writer.close()
 
     # -- accounts and credentials --------------------------------------------------------------
 
@@ -271,7 +270,7 @@ class SqliteStore:
     def purge_ended_before(self, cutoff_ms: int) -> int:
         """Delete sessions whose end is before ``cutoff_ms`` (they can no longer be queried)."""
         with self.writing() as conn:
-            doomed = "SELECT doc_id FROM sessions WHERE end_ms < ?"
-            conn.execute(f"DELETE FROM session_tags WHERE doc_id IN ({doomed})", (cutoff_ms,))  # noqa: S608
-            conn.execute(f"DELETE FROM session_docs WHERE id IN ({doomed})", (cutoff_ms,))  # noqa: S608
+            conn.execute(
+                "DELETE FROM session_docs WHERE id IN (SELECT doc_id FROM sessions WHERE end_ms < ?)", (cutoff_ms,)
+            )
             return conn.execute("DELETE FROM sessions WHERE end_ms < ?", (cutoff_ms,)).rowcount
