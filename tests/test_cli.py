@@ -151,3 +151,13 @@ def test_demo_serves_real_data_with_a_working_curl(tmp_path: Path) -> None:
         sessions = r.json()["sessions"]
         assert len(sessions) == 5
         assert all("viewer_id" in s for s in sessions)
+
+
+def test_accounts_create_with_privacy_and_business_patterns(db_path: str) -> None:
+    ok = run("--db", db_path, "accounts", "create", "acme", "--ip-privacy", "truncate", "--business-error", "re:^geo")
+    assert ok.returncode == 0, ok.stderr
+    assert "ip_privacy=truncate" in run("--db", db_path, "accounts", "list").stdout
+    bad = run("--db", db_path, "accounts", "create", "other", "--business-error", "re:(unclosed")
+    assert bad.returncode == 2
+    assert "invalid regular expression" in bad.stderr
+    assert run("--db", db_path, "accounts", "create", "third", "--ip-privacy", "some").returncode == 2

@@ -235,3 +235,13 @@ def test_enrichment_through_a_trusted_proxy_with_truncated_addresses(
     assert network["ip"].rsplit(".", 1)[0] == client_address.rsplit(".", 1)[0]
     assert device["browser"]["name"] == "Chrome"
     assert device["os"] == "Windows"
+
+
+def test_retrying_a_start_without_client_id_does_not_fork_the_session(client: httpx.Client, media: Credentials) -> None:
+    t0 = NOW_MS - 200_000
+    events = [{k: v for k, v in e.items() if k != "client_id"} for e in a_session(t0, "424242")]
+    first = client.post(INGEST, json=batch(media, events, sent_at_ms=NOW_MS - 5))
+    retry = client.post(INGEST, json=batch(media, events, sent_at_ms=NOW_MS))  # the response was lost
+    assert first.json()["client_ids"] == retry.json()["client_ids"]
+    assert {x["status"] for x in retry.json()["results"]} == {"late"}  # that session already ended
+    assert len(wait_for_sessions(client, media, 1, session_id="424242")) == 1

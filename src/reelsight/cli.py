@@ -18,8 +18,9 @@ from reelsight import credentials
 from reelsight.clock import SystemClock
 from reelsight.errors import AlreadyExists, NotFoundInStore, ReelsightError
 from reelsight.importing import import_jsonl
+from reelsight.sessions.context import check_pattern
 from reelsight.settings import SETTINGS, SettingError, Settings, load_settings
-from reelsight.store.base import Account
+from reelsight.store.base import IP_PRIVACY_MODES, Account
 from reelsight.store.sqlite import SqliteStore
 
 
@@ -78,14 +79,33 @@ def accounts() -> None:
     metavar="PATTERN",
     help="Error messages matching this (case-insensitive substring or regex) are business errors.",
 )
+@click.option(
+    "--ip-privacy",
+    type=click.Choice(IP_PRIVACY_MODES),
+    default="full",
+    show_default=True,
+    help="How the client address is stored: full, truncate (IPv4 /24, IPv6 /48) or drop.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.pass_context
 def accounts_create(
-    ctx: click.Context, name: str, viewer_module: bool, business_errors: tuple[str, ...], as_json: bool
+    ctx: click.Context,
+    name: str,
+    viewer_module: bool,
+    business_errors: tuple[str, ...],
+    ip_privacy: str,
+    as_json: bool,
 ) -> None:
-    """Create account NAME and its first API credentials (the secret is shown only now)."""
+    """Create account NAME and its first API credentials (the secret is shown only now).
+
+    A business-error PATTERN is a case-insensitive substring, or a regular expression after "re:".
+    """
     if not name.strip() or len(name) > 200:
         raise click.UsageError("NAME must be 1 to 200 characters")
+    for pattern in business_errors:
+        problem = check_pattern(pattern)
+        if problem:
+            raise click.UsageError(problem)
     store = _open_store(_settings(ctx))
     try:
         account = store.create_account(
@@ -93,6 +113,7 @@ def accounts_create(
             viewer_module=viewer_module,
             business_error_patterns=business_errors,
             ingest_key=credentials.new_ingest_key(),
+            ip_privacy=ip_privacy,
         )
     except AlreadyExists as exc:
         raise click.ClickException(str(exc)) from None
@@ -117,7 +138,7 @@ def accounts_list(ctx: click.Context) -> None:
         disabled = [k.key_id for k in keys if k.disabled]
         perms = "viewer_module" if account.viewer_module else "-"
         click.echo(
-            f"{account.name}\tpermissions={perms}\tingest_key={account.ingest_key}\t"
+            f"{account.name}\tpermissions={perms}\tip_privacy={account.ip_privacy}\tingest_key={account.ingest_key}\t"
             f"keys={','.join(active) or '-'}\tdisabled={','.join(disabled) or '-'}"
         )
     store.close()
@@ -209,6 +230,76 @@ def generate(count: int, days: float, seed: int, end_ms: int | None) -> None:
     out.flush()
 
 
+@main.command()
+@click.option("--url", required=True, help="The Reelsight server, e.g. http://127.0.0.1:8080.")
+@click.option("--ingest-key", required=True, help="The account's ingest key (`accounts list` shows it).")
+@click.option("--viewers", type=click.IntRange(min=1), default=20, show_default=True, help="Concurrent players.")
+@click.option(
+    "--duration",
+    "duration_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds to run; then sessions in progress are ended by their players.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same scenario sequence.")
+@click.option(
+    "--playback-s",
+    type=(click.FloatRange(min=0), click.FloatRange(min=0)),
+    default=(5.0, 40.0),
+    show_default=True,
+    metavar="MIN MAX",
+    help="Range of the playing time of one session, in seconds (wall clock).",
+)
+@click.option(
+    "--max-connections", type=click.IntRange(min=1), default=32, show_default=True, help="HTTP connections, shared."
+)
+def simulate(
+    url: str,
+    ingest_key: str,
+    viewers: int,
+    duration_s: float,
+    seed: int,
+    playback_s: tuple[float, float],
+    max_connections: int,
+) -> None:
+    """Run synthetic players that post real event batches to URL's native ingest endpoint.
+
+    Scenarios: smooth play, ABR switches, rebuffering, seeks, pauses, start and playback failures
+    (business ones match the patterns geo-blocked, entitlement, concurrent stream), exits before
+    start and players that vanish (the server expires them after its session timeout).
+    """
+    import asyncio
+    import dataclasses
+
+    from reelsight.simulate import Pacing, run_simulation
+    from reelsight.simulate.transport import SimulationAborted
+
+    low_s, high_s = playback_s
+    if low_s > high_s:
+        raise click.UsageError("--playback-s: MIN must not exceed MAX")
+    pacing = dataclasses.replace(Pacing(), playback_s=(low_s, high_s))
+    try:
+        report = asyncio.run(
+            run_simulation(
+                url,
+                ingest_key,
+                viewers=viewers,
+                duration_s=duration_s,
+                seed=seed,
+                pacing=pacing,
+                max_connections=max_connections,
+                keep_expectations=False,
+                wait_ready_s=10.0,
+            )
+        )
+    except SimulationAborted as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(report.summary())
+    if report.counters.failed_batches:
+        sys.exit(1)
+
+
 # -- serving ------------------------------------------------------------------------------------
 
 
@@ -243,15 +334,36 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 @click.option("--port", type=int, default=None, help="Listen port [default: setting port].")
 @click.option("--sessions", "count", type=click.IntRange(min=1), default=50_000, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--viewers",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Simulated players posting live events to the demo's own ingest endpoint (0: none).",
+)
 @click.pass_context
-def demo(ctx: click.Context, host: str | None, port: int | None, count: int, seed: int) -> None:
-    """Create a demo account, fill it with realistic sessions of the last 31 days, and serve."""
-    from reelsight.demo import prepare_demo
+def demo(ctx: click.Context, host: str | None, port: int | None, count: int, seed: int, viewers: int) -> None:
+    """Create a demo account, fill it with realistic sessions of the last 31 days, and serve, while
+    simulated players send live events through the real ingest path.
+
+    The simulated players send their own (random public) address in X-Forwarded-For, so the demo
+    trusts 127.0.0.1 as a proxy unless `trusted_proxies` is set.
+    """
+    from reelsight.demo import prepare_demo, start_demo_traffic
 
     settings = _settings(ctx, host=host, port=port)
+    if not settings.trusted_proxies and viewers:
+        settings = settings.replace(trusted_proxies="127.0.0.1")
     store = _open_store(settings)
     prepare_demo(store, settings, count=count, seed=seed, echo=click.echo)
-    _run_server(settings, store)
+    if not viewers:
+        _run_server(settings, store)
+        return
+    traffic = start_demo_traffic(store, settings, viewers=viewers, seed=seed, echo=click.echo)
+    try:
+        _run_server(settings, store)
+    finally:
+        traffic.stop()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from reelsight import credentials
 from reelsight.clock import SystemClock
@@ -13,6 +14,9 @@ from reelsight.settings import Settings
 from reelsight.store.base import SessionStore
 from reelsight.store.records import to_record
 from reelsight.web.sessions_route import PATH
+
+if TYPE_CHECKING:
+    from reelsight.simulate.background import BackgroundSimulation
 
 DEMO_ACCOUNT = "demo"
 
@@ -44,3 +48,22 @@ def prepare_demo(
     echo("Try it (sessions that ended in the last 3 hours):")
     echo(f"  curl -u '{key_id}:{secret}' 'http://{settings.host}:{settings.port}{PATH}?limit=5'")
     return key_id, secret
+
+
+def start_demo_traffic(
+    store: SessionStore, settings: Settings, *, viewers: int = 20, seed: int = 1, echo: Callable[[str], None]
+) -> BackgroundSimulation:
+    """Start simulated players posting live events to this server's native ingest endpoint as the
+    demo account: a background thread that waits until the server answers. Call ``.stop()`` on the
+    result when serving ends."""
+    from reelsight.simulate.background import BackgroundSimulation
+
+    account = store.get_account(DEMO_ACCOUNT)
+    host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host  # noqa: S104
+    url = f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
+    traffic = BackgroundSimulation(url, account.ingest_key, viewers=viewers, seed=seed).start()
+    echo(
+        f"Simulating {viewers} viewers posting live events to {url}: their sessions are served as they "
+        f"end (vanished players after session_timeout_s = {settings.session_timeout_s} s)."
+    )
+    return traffic

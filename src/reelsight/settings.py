@@ -60,6 +60,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "geoip_asn_db", str, "default", "MaxMind-format ASN database: a path, 'default' (the bundled one) or '' (none)."
     ),
+    Setting(
+        "geoip_cache_dir",
+        str,
+        "",
+        "Where 'default' unpacks the bundled DB-IP Lite databases (~137 MB); '' means $XDG_CACHE_HOME/reelsight"
+        " or ~/.cache/reelsight.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -139,11 +139,16 @@ def check_event(event: Event) -> None:
             _text(name, getattr(event, name), 256)
 
 
-def decode_batch(batch: NativeBatch, *, receive_ms: int, new_client_id: Callable[[], str]) -> DecodedBatch:
-    """Decode each event, check it, move it onto the server timeline and fill in assigned client ids."""
+def decode_batch(batch: NativeBatch, *, receive_ms: int, new_client_id: Callable[[Start], str]) -> DecodedBatch:
+    """Decode each event, check it, move it onto the server timeline and fill in assigned client ids.
+
+    ``new_client_id`` gets the start event as the client sent it (client time): it must give the
+    same id for a retry of the same start, so that retrying a batch never forks a session.
+    """
     offset_ms = receive_ms - batch.sent_at_ms
     decoded: list[tuple[int, Event]] = []
     rejected: dict[int, str] = {}
+    assigned: dict[str, str] = {}
     for index, raw in enumerate(batch.events):
         try:
             event = _EVENT.decode(raw)
@@ -167,14 +172,12 @@ def decode_batch(batch: NativeBatch, *, receive_ms: int, new_client_id: Callable
         if not receive_ms - MAX_EVENT_AGE_MS <= corrected <= receive_ms + MAX_EVENT_FUTURE_MS:
             rejected[index] = "t_ms is more than 24 hours before or 5 minutes after the batch's send time"
             continue
+        # A session that starts without a client id gets one; its other events in the batch share it.
+        if isinstance(event, Start) and not event.client_id and event.session_id not in assigned:
+            assigned[event.session_id] = new_client_id(event)
         event.t_ms = corrected
         decoded.append((index, event))
 
-    # A session that starts without a client id gets one; its other events in the batch share it.
-    assigned: dict[str, str] = {}
-    for _index, event in decoded:
-        if isinstance(event, Start) and not event.client_id and event.session_id not in assigned:
-            assigned[event.session_id] = new_client_id()
     kept: list[tuple[int, Event]] = []
     for index, event in decoded:
         if not event.client_id:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
+import functools
+import hashlib
 import time
 from collections.abc import Callable
 
@@ -13,6 +14,7 @@ from starlette.responses import Response
 
 from reelsight.clock import Clock
 from reelsight.errors import InvalidBatch, PayloadTooLarge, Unauthorized, Unavailable
+from reelsight.ingest.events import Start
 from reelsight.ingest.native import decode_batch, decode_envelope
 from reelsight.ingest.worker import IngestWorker
 from reelsight.sessions.live import TAG_LIMIT_REASON, IncomingBatch
@@ -24,8 +26,13 @@ _KEY_CACHE_S = 30.0
 _ENCODER = msgspec.json.Encoder()
 
 
-def new_client_id() -> str:
-    return ".".join(str(secrets.randbits(32)) for _ in range(4))
+def assigned_client_id(account_id: int, sender: str, start: Start) -> str:
+    """The client id given to a session that started without one: a keyed hash of the account, the
+    sender (address and User-Agent) and the start event as the client sent it, so a retried batch
+    gets the same id and never forks the session."""
+    material = msgspec.json.encode([account_id, sender, start.session_id, start.seq, start.t_ms, start.viewer_id])
+    digest = hashlib.blake2b(material, digest_size=16, key=b"reelsight-client-id").digest()
+    return ".".join(str(int.from_bytes(digest[i : i + 4], "big")) for i in range(0, 16, 4))
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -74,12 +81,19 @@ class IngestEndpoint:
         return account
 
     async def handle(self, request: Request) -> Response:
+        receive_ms = self._clock.now_ms()  # first: time spent queued here must not shift the events
         settings = self._settings
         body = await read_body(request, settings.ingest_max_batch_bytes)
         envelope = decode_envelope(body, max_events=settings.ingest_max_events)
         account = await self._account(envelope.ingest_key)
-        receive_ms = self._clock.now_ms()
-        batch = decode_batch(envelope, receive_ms=receive_ms, new_client_id=new_client_id)
+        peer = request.client.host if request.client else ""
+        client_ip = self._resolve_client_ip(peer, request.headers.get("x-forwarded-for"))
+        user_agent = request.headers.get("user-agent", "")[:2048]
+        batch = decode_batch(
+            envelope,
+            receive_ms=receive_ms,
+            new_client_id=functools.partial(assigned_client_id, account.id, f"{client_ip} {user_agent}"),
+        )
         self._worker.registry.stats.rejected += len(batch.rejected)
         results: dict[int, dict[str, object]] = {
             index: {"index": index, "status": "rejected", "reason": reason} for index, reason in batch.rejected.items()
@@ -89,14 +103,7 @@ class IngestEndpoint:
             message = "the batch holds no events" if first is None else f"event {first}: {batch.rejected[first]}"
             parameter = None if first is None else f"events[{first}]"
             raise InvalidBatch(message, parameter, [results[i] for i in sorted(results)])
-        peer = request.client.host if request.client else ""
-        incoming = IncomingBatch(
-            account=account,
-            receive_ms=receive_ms,
-            client_ip=self._resolve_client_ip(peer, request.headers.get("x-forwarded-for")),
-            user_agent=request.headers.get("user-agent", "")[:2048],
-            events=batch.events,
-        )
+        incoming = IncomingBatch(account, receive_ms, client_ip, user_agent, batch.events)
         try:
             statuses = await self._worker.submit(incoming)
         except Exception:
