@@ -45,6 +45,7 @@ def prepare_demo(
         f"in {time.monotonic() - started:.1f} s."
     )
     echo(f"Account {DEMO_ACCOUNT!r} (viewer module on)\n  API key id: {key_id}\n  secret:     {secret}")
+    echo("Geo and network data: IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0.")
     echo("Try it (sessions that ended in the last 3 hours):")
     echo(f"  curl -u '{key_id}:{secret}' 'http://{settings.host}:{settings.port}{PATH}?limit=5'")
     return key_id, secret
