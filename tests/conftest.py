@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import socket
 import threading
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from hypothesis import settings as hypothesis_settings
 
 from reelsight import credentials
 from reelsight.clock import Clock, FakeClock
@@ -22,6 +24,12 @@ from reelsight.store.base import Account, SessionStore
 from reelsight.store.sqlite import SqliteStore
 from reelsight.store.sqlite.live_log import SqliteLiveLog
 from reelsight.web.app import create_app
+
+# CI runs the property tests derandomized, so a red build is reproducible and never luck; local runs
+# keep exploring new examples (and hypothesis remembers the failing ones).
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 # 2026-11-20T12:00:00Z: a fixed "now" for the served API.
 NOW_MS = 1_795_176_000_000

@@ -452,6 +452,9 @@ def test_authorization_is_all_or_nothing(
     @given(header=authorization_headers(creds), query=st.sampled_from(["", "limit=1", "nope=1", "limit=0"]))
     def check(header: tuple[bytes, bool], query: str) -> None:
         value, valid = header
+        # Leading/trailing whitespace is not part of a header value (RFC 9110), and h11 refuses to send it.
+        value = value.strip(b" \t")
+        assume(value)
         response = http.get(httpx.URL(f"{PATH}", query=query.encode()), headers={"Authorization": value})
         if valid:
             assert response.status_code != 401, value
