@@ -27,6 +27,7 @@ TAG_LIMIT_REASON = "the session would carry more custom tags than ingest_max_tag
 BY_PLAYER = "By Player"
 BY_EXPIRATION = "By Expiration"
 _RECENTLY_ENDED = 100_000
+EXPIRY_SWEEP_MS = 1000  # expired sessions end within this long after their timeout
 _DIMENSION_KEYS = frozenset(SELECTED_DIMENSION_KEYS)
 _EVENT_DECODER = msgspec.json.Decoder(Event)
 _ENCODER = msgspec.json.Encoder()
@@ -98,6 +99,7 @@ class LiveRegistry:
         self._rules_for = rules_for
         self._timeout_ms = timeout_ms
         self._max_tags = max_tags
+        self._next_sweep_ms = 0
         self.stats = stats or IngestStats()
         self.sessions: dict[LiveKey, LiveSession] = {}
         self._recently_ended: collections.OrderedDict[LiveKey, None] = collections.OrderedDict()
@@ -171,9 +173,11 @@ class LiveRegistry:
                     if statuses[item.batch][item.index] == "accepted":
                         work.events.append((key, item.event.seq, _ENCODER.encode(item.event)))
         ending = {s.key for s, _status, _end in ended}
-        for session in self.sessions.values():
-            if session.key not in ending and now_ms - session.last_heard_ms >= self._timeout_ms:
-                ended.append((session, BY_EXPIRATION, session.last_t_ms))
+        if now_ms >= self._next_sweep_ms:  # a full scan for expiry at most once a second, not every round
+            self._next_sweep_ms = now_ms + EXPIRY_SWEEP_MS
+            for session in self.sessions.values():
+                if session.key not in ending and now_ms - session.last_heard_ms >= self._timeout_ms:
+                    ended.append((session, BY_EXPIRATION, session.last_t_ms))
 
         for key in opened:
             session = self.sessions[key]
