@@ -62,7 +62,7 @@ class LiveServer:
     def __init__(self, settings: Settings, store: SessionStore, clock: Clock, enricher: Enricher | None = None) -> None:
         assert isinstance(store, SqliteStore)
         self.app = create_app(settings, store, SqliteLiveLog(store), enricher or Enricher("", ""), clock)
-        sock = socket.socket()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets TCP_NODELAY
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         self._sock = sock
