@@ -18,6 +18,7 @@ import msgspec
 from reelsight.ingest.events import End, Event, MetadataUpdate, Start, event_sort_key
 from reelsight.sessions.context import BusinessRules, Enrichment
 from reelsight.sessions.document import SELECTED_DIMENSION_KEYS, SessionDocument
+from reelsight.sessions.seqs import SeqRanges
 from reelsight.sessions.summary import summarize
 from reelsight.sessions.timeline import SessionState, apply, new_state
 from reelsight.store.base import Account, IngestCommit, LiveKey, LiveLog
@@ -58,13 +59,13 @@ class IngestStats:
     ended_by_expiration: int = 0
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class LiveSession:
     key: LiveKey
     enrichment: Enrichment
     state: SessionState = dataclasses.field(default_factory=new_state)
     has_start: bool = False
-    seqs: set[int] = dataclasses.field(default_factory=set)
+    seqs: SeqRanges = dataclasses.field(default_factory=SeqRanges)
     last_order: tuple[int, int] = (-(2**63), -1)
     last_t_ms: int = 0
     last_heard_ms: int = 0
@@ -76,7 +77,7 @@ class LiveSession:
         return f"{self.key[1]}.{self.key[2]}"
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class _Pending:
     event: Event
     batch: int
@@ -250,7 +251,9 @@ class LiveRegistry:
         session.state = new_state()
         session.end_ms = None
         session.last_order = (-(2**63), -1)
-        session.seqs = {e.seq for e in events}
+        session.seqs = SeqRanges()
+        for event in events:
+            session.seqs.add(event.seq)
         for event in sorted(events, key=event_sort_key):
             if session.end_ms is not None:
                 break
