@@ -16,7 +16,7 @@ from reelsight.sessions.document import Asn, Country, GeoInfo, State
 REGEX_PREFIX = "re:"
 
 
-class DeviceFields(msgspec.Struct, kw_only=True):
+class DeviceFields(msgspec.Struct, kw_only=True, gc=False):
     """Device as served: ``device_info`` and the device keys of ``tags.selected_dimensions``."""
 
     hardware_type: str = ""
@@ -37,7 +37,7 @@ def empty_geo() -> GeoInfo:
     )
 
 
-class Enrichment(msgspec.Struct, kw_only=True):
+class Enrichment(msgspec.Struct, kw_only=True, gc=False):
     device: DeviceFields = msgspec.field(default_factory=DeviceFields)
     geo: GeoInfo = msgspec.field(default_factory=empty_geo)
     asn: Asn = msgspec.field(default_factory=lambda: Asn(value="", description=""))

@@ -47,7 +47,7 @@ SELECTED_DIMENSION_KEYS: tuple[str, ...] = (
 )
 
 
-class _Strict(msgspec.Struct, forbid_unknown_fields=True):
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     pass
 
 

@@ -36,7 +36,7 @@ _BUFFERING = PlayerState.BUFFERING.value
 _NOT_MONITORED = PlayerState.NOT_MONITORED.value
 
 
-class ErrorRecord(msgspec.Struct, array_like=True, frozen=True):
+class ErrorRecord(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """One reported error; ``after_join`` tells which failure (start or playback) it can cause."""
 
     message: str
@@ -45,7 +45,7 @@ class ErrorRecord(msgspec.Struct, array_like=True, frozen=True):
     after_join: bool
 
 
-class SessionState(msgspec.Struct, kw_only=True):
+class SessionState(msgspec.Struct, kw_only=True, gc=False):
     """Everything the metrics need, kept incrementally: a few scalars plus metadata, CDNs and errors.
 
     Time is accounted up to ``last_ms`` (the last event applied): every interval between two
