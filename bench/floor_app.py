@@ -1,0 +1,105 @@
+"""Baselines for ``bench_ingest.py``: servers that answer ``POST /ingest/v1/events`` without ingesting.
+
+- ``--kind starlette`` (the floor): a minimal Starlette app served by uvicorn with the options
+  ``reelsight serve`` uses. It reads the body, decodes it into the native envelope
+  (``NativeBatch``), and answers 202 with a results body shaped like the real one. This is what the
+  same framework costs before any ingest work.
+- ``--kind raw``: a bare asyncio protocol (uvloop) that reads each request and writes a canned 202.
+  It costs so little that a run against it measures the load generator's own ceiling.
+
+Run: ``.venv/bin/python bench/floor_app.py --kind starlette --port 8090``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+from typing import cast
+
+import msgspec
+import uvloop
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from reelsight.ingest.native import NativeBatch
+
+PATH = "/ingest/v1/events"
+_ENVELOPE = msgspec.json.Decoder(NativeBatch)
+_ENCODER = msgspec.json.Encoder()
+
+
+def accepted_body(events: int) -> bytes:
+    """A response body shaped like Reelsight's for a batch whose events were all accepted."""
+    return _ENCODER.encode({"results": [{"index": i, "status": "accepted"} for i in range(events)], "client_ids": {}})
+
+
+async def ingest(request: Request) -> Response:
+    batch = _ENVELOPE.decode(await request.body())
+    return Response(accepted_body(len(batch.events)), status_code=202, media_type="application/json")
+
+
+def create_floor_app() -> Starlette:
+    return Starlette(routes=[Route(PATH, ingest, methods=["POST"])])
+
+
+class _RawSink(asyncio.Protocol):
+    """One connection: HTTP/1.1 requests with a Content-Length, one at a time, each answered at once."""
+
+    def __init__(self, response: bytes) -> None:
+        self._response = response
+        self._buffer = bytearray()
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        while True:
+            head_end = buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            at = buffer.find(b"Content-Length: ", 0, head_end)
+            length = int(buffer[at + 16 : buffer.find(b"\r\n", at, head_end + 2)]) if at >= 0 else 0
+            end = head_end + 4 + length
+            if len(buffer) < end:
+                return
+            del buffer[:end]
+            assert self._transport is not None
+            self._transport.write(self._response)
+
+
+async def serve_raw(host: str, port: int, events: int) -> None:
+    body = accepted_body(events)
+    response = (
+        b"HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+    )
+    server = await asyncio.get_running_loop().create_server(lambda: _RawSink(response), host, port, backlog=1024)
+    async with server:
+        await server.serve_forever()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kind", choices=("starlette", "raw"), required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--events", type=int, default=20, help="events per batch the raw sink acknowledges [20]")
+    args = parser.parse_args(argv)
+    if args.kind == "raw":
+        uvloop.run(serve_raw(args.host, args.port, args.events))
+        return
+    import uvicorn
+
+    # The options of `reelsight serve` (cli._run_server); http and loop stay "auto": httptools and uvloop.
+    uvicorn.run(
+        create_floor_app(), host=args.host, port=args.port, access_log=False, log_level="info", proxy_headers=False
+    )
+
+
+if __name__ == "__main__":
+    main()
