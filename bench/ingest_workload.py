@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import ipaddress
 import random
 import time
 
@@ -14,39 +13,15 @@ import msgspec
 
 from reelsight.generate.catalogue import NATIVE_APP, Asset, Cdn, assets, cdns
 from reelsight.generate.population import Client, Population, Weighted
+from reelsight.simulate.identity import browser_user_agent, public_address
 
 PATH = "/ingest/v1/events"
 EVENTS_PER_BATCH = 20
 
 
-_WINDOWS = "Windows NT 10.0; Win64; x64"
-_MAC = "Macintosh; Intel Mac OS X 10_15_7"
 _ASSETS = Weighted((a, a.weight) for a in assets())
 _CDNS = Weighted((c, c.weight) for c in cdns())
 _JSON = msgspec.json.Encoder()
-
-
-def browser_user_agent(browser: str, version: str) -> str:
-    """A desktop browser's User-Agent: a browser player sends it as its request header."""
-    major = version.split(".")[0]
-    if browser == "Chrome":
-        return f"Mozilla/5.0 ({_WINDOWS}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{version} Safari/537.36"
-    if browser == "Edge":
-        return (
-            f"Mozilla/5.0 ({_WINDOWS}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{major}.0.0.0 "
-            f"Safari/537.36 Edg/{version}"
-        )
-    if browser == "Firefox":
-        return f"Mozilla/5.0 ({_WINDOWS}; rv:{version}) Gecko/20100101 Firefox/{version}"
-    return f"Mozilla/5.0 ({_MAC}) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/{version} Safari/605.1.15"
-
-
-def public_ipv4(rng: random.Random) -> str:
-    """A random globally routable IPv4 address: the geo and ASN lookups find real networks for it."""
-    while True:
-        address = ipaddress.IPv4Address(rng.getrandbits(32))
-        if address.is_global and not address.is_multicast:
-            return str(address)
 
 
 @dataclasses.dataclass(slots=True)
@@ -96,7 +71,7 @@ def viewer_of(client: Client, rng: random.Random) -> Viewer:
         metadata["connection_type"] = client.connection_type
     return Viewer(
         client_id=client.client_id,
-        ip=public_ipv4(rng),
+        ip=public_address(rng),
         header_user_agent=agent,
         device=device,
         viewer_id=client.viewer_id,
