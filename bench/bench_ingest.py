@@ -29,7 +29,7 @@ sessions table), and how long a restart takes to recover the live sessions. Last
 (``ingest_split.py``) times the same kind of batches through decoding, the live registry and the
 SQLite log without HTTP. Results: ``docs/benchmarks.md``.
 
-Run: ``.venv/bin/python bench/bench_ingest.py`` (full size, about 6 minutes), ``--smoke`` for a quick
+Run: ``.venv/bin/python bench/bench_ingest.py`` (full size, about 7 minutes), ``--smoke`` for a quick
 run.
 """
 

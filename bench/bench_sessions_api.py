@@ -262,11 +262,14 @@ def window_facts(conn: sqlite3.Connection, dataset: Dataset) -> WindowFacts:
         )
 
     def top_tag(key: str, extra_where: str = "", extra: Sequence[object] = ()) -> tuple[str, int]:
-        joined = "sessions s JOIN session_tags t ON t.doc_id = s.doc_id AND t.key = ?"
+        """The most common value of custom tag ``key`` (inline ``tags`` column, see store/records.py)."""
+        marker = "char(31) || ? || char(30)"
         sql = (
-            f"SELECT t.value, count(*) FROM {joined} WHERE {where} {extra_where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1"  # noqa: S608
+            f"WITH t AS (SELECT substr(tags, instr(tags, {marker}) + length(?) + 2) AS rest"  # noqa: S608
+            f" FROM sessions s WHERE instr(tags, {marker}) > 0 AND {where} {extra_where})"
+            " SELECT substr(rest, 1, instr(rest, char(31)) - 1), count(*) FROM t GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1"
         )
-        return row(sql, [key, *window, *extra])
+        return row(sql, [key, key, key, *window, *extra])
 
     total = row(f"SELECT count(*), 0 FROM sessions s WHERE {where}", window)[0]  # noqa: S608
     device_os, _ = top("d_device_os")
