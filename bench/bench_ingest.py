@@ -54,6 +54,7 @@ from pathlib import Path
 
 import uvloop
 
+from benchutil import code_version, memory_mb
 from ingest_load import LoadClient, PhaseResult, percentile
 from ingest_split import Split, measure_split
 from ingest_workload import EVENTS_PER_BATCH, Workload
@@ -103,17 +104,6 @@ def machine_busy_s() -> float:
 def self_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def memory_mb(pid: int) -> dict[str, float]:
-    """VmRSS (now), VmHWM (peak), and RssAnon / RssFile (the part backed by files: the GeoIP
-    databases are memory-mapped) of a process, in MiB."""
-    values: dict[str, float] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
-            values[key] = int(rest.split()[0]) / 1024
-    return values
 
 
 def thread_names(pid: int) -> dict[int, str]:
@@ -545,20 +535,6 @@ def report_split(splits: Sequence[Split], server_open: PhaseResult, floor_open: 
     split = ", ".join(f"{name} {us:.0f}" for name, us in per_batch.items())
     floor = f"; the floor: {1e6 * floor_open.server_cpu_s / floor_open.batches:.0f}" if floor_open else ""
     print(f"server CPU per batch in the open loop, microseconds: {split}{floor}")
-
-
-def code_version() -> str:
-    """The commit measured, and whether src/ had uncommitted changes (results belong to that state)."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.splitlines()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"{head} + {len(dirty)} uncommitted files under src/" if dirty else head
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -41,6 +41,7 @@ from typing import TypeVar
 import httpx
 import msgspec
 
+from benchutil import code_version, memory_mb
 from reelsight import credentials
 from reelsight.generate.sessions import DAY_MS, HOUR_MS, generate_sessions
 from reelsight.query.parse import SessionQuery, parse_query
@@ -348,16 +349,6 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def memory_mb(pid: int) -> dict[str, float]:
-    """VmRSS (now) and VmHWM (peak) of a process, in MiB."""
-    values: dict[str, float] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(rest.split()[0]) / 1024
-    return values
-
-
 @contextlib.contextmanager
 def running_server(dataset: Dataset, log_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = _free_port()
@@ -614,20 +605,6 @@ def report(case_timings: list[tuple[Case, Timings]], floor_ms: list[float], fact
     return correct
 
 
-def code_version() -> str:
-    """The commit measured, and whether src/ had uncommitted changes (results belong to that state)."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.splitlines()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"{head} + {len(dirty)} uncommitted files under src/" if dirty else head
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=2_000_000, help="sessions over 31 days [2,000,000]")
@@ -650,6 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if dataset is None:
         dataset = build_dataset(args.sessions, args.hot, now_ms)
     describe_dataset(dataset, built_now)
+    SqliteStore(dataset.path, readers=1).close()  # a reused file gets this code's schema migrations first
 
     with contextlib.closing(sqlite3.connect(f"file:{dataset.path}?mode=ro", uri=True)) as bare:
         facts = window_facts(bare, dataset)
