@@ -3,21 +3,26 @@
 Sessions are clustered by ``(account_id, end_bucket, sample_key, conviva_session_id)``: within one
 15-minute bucket of end times the rows lie in sample-key order, so a sample query walks each bucket
 in that order and stops after ``limit`` matches (see ``reader.py``). Column names come from the
-dimension table, never from input.
+flag and dimension tables, never from input.
+
+Migrations are history: each one is literal SQL, frozen once released, and never edited (a file
+created at version k must stay exactly what migrations 1..k make). A new dimension or flag comes
+with a new migration that adds its column to ``sessions`` with a DEFAULT, so existing rows stay
+valid. :func:`check_session_columns` runs at every open and refuses a file whose ``sessions`` table
+lacks a column the session insert fills (the code gained a dimension or flag without a migration).
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-from reelsight.query.dimensions import SCALAR_DIMENSIONS
-from reelsight.query.parse import FLAG_PARAMS
+from reelsight.query.dimensions import SCALAR_DIMENSIONS  # for the drift check only, never a migration
+from reelsight.query.parse import FLAG_PARAMS  # for the drift check only, never a migration
 from reelsight.store.sqlite.connection import transaction
 
 
 def _v1() -> list[str]:
-    flag_cols = ",\n  ".join(f"{name} INTEGER NOT NULL" for name in FLAG_PARAMS)
-    dim_cols = ",\n  ".join(f"{d.column} TEXT NOT NULL" for d in SCALAR_DIMENSIONS)
+    """Accounts, API keys and ended sessions, with one column per flag and scalar dimension as of v1."""
     return [
         """CREATE TABLE accounts (
   id INTEGER PRIMARY KEY,
@@ -41,7 +46,7 @@ def _v1() -> list[str]:
   viewer_id TEXT NOT NULL,
   doc BLOB NOT NULL
 )""",
-        f"""CREATE TABLE sessions (
+        """CREATE TABLE sessions (
   account_id INTEGER NOT NULL,
   end_bucket INTEGER NOT NULL,
   sample_key INTEGER NOT NULL,
@@ -53,8 +58,55 @@ def _v1() -> list[str]:
   session_id TEXT NOT NULL,
   client_id TEXT NOT NULL,
   cdn TEXT NOT NULL,
-  {flag_cols},
-  {dim_cols},
+  is_exit_before_video_start INTEGER NOT NULL,
+  is_video_start_failure INTEGER NOT NULL,
+  is_video_start_failure_business INTEGER NOT NULL,
+  is_video_start_failure_tech INTEGER NOT NULL,
+  is_video_playback_failure INTEGER NOT NULL,
+  is_video_playback_failure_business INTEGER NOT NULL,
+  is_video_playback_failure_tech INTEGER NOT NULL,
+  d_ad_creative_id TEXT NOT NULL,
+  d_ad_id TEXT NOT NULL,
+  d_ad_media_file_api_framework TEXT NOT NULL,
+  d_ad_planned_duration TEXT NOT NULL,
+  d_ad_position TEXT NOT NULL,
+  d_ad_sequence TEXT NOT NULL,
+  d_ad_system TEXT NOT NULL,
+  d_ad_technology TEXT NOT NULL,
+  d_app_version TEXT NOT NULL,
+  d_asn TEXT NOT NULL,
+  d_asset TEXT NOT NULL,
+  d_browser_name TEXT NOT NULL,
+  d_browser_version TEXT NOT NULL,
+  d_cdn_edge_group TEXT NOT NULL,
+  d_cdn_edge_server TEXT NOT NULL,
+  d_content_category TEXT NOT NULL,
+  d_content_meta_channel TEXT NOT NULL,
+  d_content_meta_show_title TEXT NOT NULL,
+  d_content_session_id TEXT NOT NULL,
+  d_device_hardware_type TEXT NOT NULL,
+  d_device_manufacturer TEXT NOT NULL,
+  d_device_marketing_name TEXT NOT NULL,
+  d_device_model TEXT NOT NULL,
+  d_device_name TEXT NOT NULL,
+  d_device_os TEXT NOT NULL,
+  d_device_os_family TEXT NOT NULL,
+  d_device_os_version TEXT NOT NULL,
+  d_geo_city_name TEXT NOT NULL,
+  d_geo_continent_name TEXT NOT NULL,
+  d_geo_country_code TEXT NOT NULL,
+  d_geo_country_name TEXT NOT NULL,
+  d_geo_dma TEXT NOT NULL,
+  d_geo_postal_code TEXT NOT NULL,
+  d_geo_state_code TEXT NOT NULL,
+  d_geo_state_name TEXT NOT NULL,
+  d_isp TEXT NOT NULL,
+  d_platform_version TEXT NOT NULL,
+  d_player_framework_name TEXT NOT NULL,
+  d_player_framework_version TEXT NOT NULL,
+  d_player_name TEXT NOT NULL,
+  d_stream_url TEXT NOT NULL,
+  d_video_asset_name TEXT NOT NULL,
   PRIMARY KEY (account_id, end_bucket, sample_key, conviva_session_id)
 ) WITHOUT ROWID""",
         "CREATE UNIQUE INDEX sessions_by_conviva_id ON sessions(account_id, conviva_session_id)",
@@ -107,16 +159,69 @@ def _v3() -> list[str]:
     ]
 
 
-MIGRATIONS: tuple[list[str], ...] = (_v1(), _v2(), _v3())
+# Append only: a released migration is never edited, reordered or removed.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(_v1()), tuple(_v2()), tuple(_v3()))
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# The columns of ``sessions`` that are not a flag or a dimension, in the order the insert lists them.
+_SESSION_BASE_COLUMNS: tuple[str, ...] = (
+    "account_id",
+    "end_bucket",
+    "sample_key",
+    "conviva_session_id",
+    "doc_id",
+    "start_ms",
+    "end_ms",
+    "is_ended",
+    "session_id",
+    "client_id",
+    "cdn",
+    "tags",
+)
 
 
 class SchemaTooNew(RuntimeError):
     pass
 
 
+class SchemaDrift(RuntimeError):
+    """The code and the file's schema disagree: the code changed without a migration."""
+
+
+def session_columns() -> tuple[str, ...]:
+    """Every column the session insert (``store.py``) fills, from today's flag and dimension tables."""
+    return (*_SESSION_BASE_COLUMNS, *FLAG_PARAMS, *(d.column for d in SCALAR_DIMENSIONS))
+
+
+def check_session_columns(conn: sqlite3.Connection) -> None:
+    """Raise :class:`SchemaDrift` unless ``sessions`` can take the session insert as the code writes it.
+
+    Every column the insert fills must exist, and every other column must have a DEFAULT or allow
+    NULL (the insert leaves it out). One ``PRAGMA table_info``.
+    """
+    table = {row[1]: row for row in conn.execute("PRAGMA table_info(sessions)")}
+    expected = session_columns()
+    missing = [c for c in expected if c not in table]
+    if missing:
+        raise SchemaDrift(
+            f"the sessions table (schema version {SCHEMA_VERSION}) lacks column(s) {', '.join(missing)} that the"
+            " session insert fills: a new flag or dimension needs a new migration that adds its column"
+            " (with a DEFAULT)"
+        )
+    # table_info rows: cid, name, type, notnull, dflt_value, pk
+    unfilled = [name for name, row in table.items() if name not in expected and row[3] and row[4] is None]
+    if unfilled:
+        raise SchemaDrift(
+            f"the sessions table has NOT NULL column(s) {', '.join(unfilled)} without a DEFAULT that the session"
+            " insert does not fill: a removed flag or dimension needs a new migration for its column"
+        )
+
+
 def migrate(conn: sqlite3.Connection) -> int:
-    """Apply every migration newer than the file's ``user_version``; return the final version."""
+    """Apply every migration newer than the file's ``user_version``; return the final version.
+
+    Then check that the schema fits the code (:func:`check_session_columns`).
+    """
     current = conn.execute("PRAGMA user_version").fetchone()[0]
     if current > SCHEMA_VERSION:
         raise SchemaTooNew(f"the database has schema version {current}; this Reelsight knows up to {SCHEMA_VERSION}")
@@ -125,4 +230,5 @@ def migrate(conn: sqlite3.Connection) -> int:
             for statement in MIGRATIONS[version - 1]:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version}")
+    check_session_columns(conn)
     return SCHEMA_VERSION
