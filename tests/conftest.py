@@ -24,6 +24,7 @@ from reelsight.store.base import Account, SessionStore
 from reelsight.store.sqlite import SqliteStore
 from reelsight.store.sqlite.live_log import SqliteLiveLog
 from reelsight.web.app import create_app
+from reelsight.web.server import server_config
 
 # CI runs the property tests derandomized, so a red build is reproducible and never luck; local runs
 # keep exploring new examples (and hypothesis remembers the failing ones).
@@ -66,8 +67,7 @@ class LiveServer:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         self._sock = sock
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
-        self._server = uvicorn.Server(config)
+        self._server = uvicorn.Server(server_config(self.app, settings, log_level="warning"))
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:

@@ -9,7 +9,7 @@ import httpx
 import msgspec
 import pytest
 
-from reelsight.errors import API_ERRORS, ApiError, MethodNotAllowed, RateLimited, Unauthorized
+from reelsight.errors import API_ERRORS, ApiError, InvalidIngestKey, MethodNotAllowed, RateLimited, Unauthorized
 from reelsight.query.parse import SessionQuery
 from reelsight.settings import Settings
 from reelsight.store.base import StoredSession
@@ -20,7 +20,13 @@ from tests.conftest import NOW_MS, PATH, Credentials, LiveServer, add_account
 from tests.factories import make_doc
 
 CODES = {
+    "InvalidRequest": (400, "invalid_request"),
     "Unauthorized": (401, "unauthorized"),
+    "InvalidIngestKey": (401, "unauthorized"),
+    "RequestTimeout": (408, "request_timeout"),
+    "UriTooLong": (414, "uri_too_long"),
+    "HeaderTooLarge": (431, "request_header_too_large"),
+    "InternalError": (500, "internal_error"),
     "InvalidParameter": (400, "invalid_parameter"),
     "InvalidBatch": (400, "invalid_batch"),
     "PayloadTooLarge": (413, "payload_too_large"),
@@ -39,6 +45,8 @@ CODES = {
 def test_every_error_maps_to_its_status_and_envelope(error_type: type[ApiError]) -> None:
     if error_type is Unauthorized:
         error: ApiError = Unauthorized()
+    elif error_type is InvalidIngestKey:
+        error = InvalidIngestKey()
     elif error_type is RateLimited:
         error = RateLimited("slow down", 7)
     elif error_type is MethodNotAllowed:
@@ -51,6 +59,9 @@ def test_every_error_maps_to_its_status_and_envelope(error_type: type[ApiError])
     body = msgspec.json.decode(bytes(response.body))
     if error_type is Unauthorized:
         assert body == {"message": "Unauthorized"}
+    elif error_type is InvalidIngestKey:
+        assert body == {"message": "unknown ingest key", "code": code}
+        assert "www-authenticate" not in response.headers
     elif error_type is RateLimited:
         assert body == {"message": "slow down", "code": code}
         assert response.headers["retry-after"] == "7"
@@ -185,6 +196,6 @@ def test_openapi_document_describes_the_endpoint(client: httpx.Client) -> None:
     from reelsight.query.parse import FLAG_PARAMS
 
     assert {d.param for d in DIMENSIONS} | set(FLAG_PARAMS) | {"limit", "session_id", "client_id"} <= names
-    assert set(op["responses"]) == {"200", "400", "401", "422", "429", "503"}
+    assert set(op["responses"]) == {"200", "400", "401", "408", "414", "422", "429", "431", "503"}
     limit = next(p for p in op["parameters"] if p["name"] == "limit")
     assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 1500)

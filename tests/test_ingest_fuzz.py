@@ -124,7 +124,7 @@ def test_ingest_never_fails_and_stores_only_accepted_events(
         assert after == before
         assert ended_after == ended_before
         if r.status_code == 401:
-            assert payload == {"message": "Unauthorized"}
+            assert payload == {"message": "unknown ingest key", "code": "unauthorized"}
         else:
             assert payload["code"] in CODES
             assert isinstance(payload["message"], str)

@@ -184,6 +184,8 @@ def test_all_bad_events_is_400_naming_the_first(client: httpx.Client, media: Cre
 def test_unknown_ingest_key_is_401(client: httpx.Client) -> None:
     r = client.post(INGEST, json={"v": 1, "ingest_key": "ik_nope", "sent_at_ms": NOW_MS, "events": []})
     assert r.status_code == 401
+    assert r.json() == {"message": "unknown ingest key", "code": "unauthorized"}  # as docs/ingest.md says
+    assert "www-authenticate" not in r.headers
 
 
 def test_size_limits_are_413(settings: Settings, store: SqliteStore, clock: FakeClock, media: Credentials) -> None:

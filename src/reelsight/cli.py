@@ -17,12 +17,13 @@ import msgspec
 
 from reelsight import credentials
 from reelsight.clock import SystemClock
-from reelsight.errors import AlreadyExists, NotFoundInStore, ReelsightError
+from reelsight.errors import AlreadyExists, NotFoundInStore, ReelsightError, StoreInUse
 from reelsight.importing import import_jsonl
 from reelsight.sessions.context import check_pattern
 from reelsight.settings import SETTINGS, SettingError, Settings, load_settings
 from reelsight.store.base import IP_PRIVACY_MODES, Account
 from reelsight.store.sqlite import SqliteStore
+from reelsight.store.sqlite.connection import SYNCHRONOUS_MODES
 
 
 def _settings(ctx: click.Context, **command_level: Any) -> Settings:
@@ -34,8 +35,20 @@ def _settings(ctx: click.Context, **command_level: Any) -> Settings:
         raise click.UsageError(str(exc)) from None
 
 
-def _open_store(settings: Settings) -> SqliteStore:
-    return SqliteStore(settings.db, readers=settings.reader_threads, read_timeout_s=settings.query_timeout_ms / 1000)
+def _open_store(settings: Settings, *, owner: str | None = None) -> SqliteStore:
+    """The store; ``owner`` (serve, demo) claims the file for this process or fails naming the holder."""
+    if settings.sqlite_synchronous not in SYNCHRONOUS_MODES:
+        raise click.UsageError(f"sqlite_synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
+    try:
+        return SqliteStore(
+            settings.db,
+            readers=settings.reader_threads,
+            read_timeout_s=settings.query_timeout_ms / 1000,
+            owner=owner,
+            synchronous=settings.sqlite_synchronous,
+        )
+    except StoreInUse as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _setting_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -310,6 +323,7 @@ def _run_server(settings: Settings, store: SqliteStore) -> None:
     from reelsight.sessions.enrich import Enricher
     from reelsight.store.sqlite.live_log import SqliteLiveLog
     from reelsight.web.app import create_app
+    from reelsight.web.server import server_config
 
     try:
         enricher = Enricher(settings.geoip_city_db, settings.geoip_asn_db, cache_dir=settings.geoip_cache_dir)
@@ -320,8 +334,7 @@ def _run_server(settings: Settings, store: SqliteStore) -> None:
     # every request for 100+ ms. Collect the old generation far less often (it only ever finds
     # cycles; the sessions themselves are freed by reference counting).
     gc.set_threshold(10_000, 50, 1_000)
-    # proxy_headers=False: X-Forwarded-For is honoured only from `trusted_proxies`, by Reelsight itself.
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info", proxy_headers=False)
+    uvicorn.Server(server_config(app, settings)).run()
 
 
 @main.command()
@@ -331,7 +344,11 @@ def _run_server(settings: Settings, store: SqliteStore) -> None:
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the API (GET /insights/3.0/sessions/content) from the store."""
     settings = _settings(ctx, host=host, port=port)
-    _run_server(settings, _open_store(settings))
+    store = _open_store(settings, owner="serve")
+    try:
+        _run_server(settings, store)
+    finally:
+        store.close()
 
 
 @main.command()
@@ -359,16 +376,17 @@ def demo(ctx: click.Context, host: str | None, port: int | None, count: int, see
     settings = _settings(ctx, host=host, port=port)
     if not settings.trusted_proxies and viewers:
         settings = settings.replace(trusted_proxies="127.0.0.1")
-    store = _open_store(settings)
-    prepare_demo(store, settings, count=count, seed=seed, echo=click.echo)
-    if not viewers:
-        _run_server(settings, store)
-        return
-    traffic = start_demo_traffic(store, settings, viewers=viewers, seed=seed, echo=click.echo)
+    store = _open_store(settings, owner="demo")
     try:
-        _run_server(settings, store)
+        prepare_demo(store, settings, count=count, seed=seed, echo=click.echo)
+        traffic = start_demo_traffic(store, settings, viewers=viewers, seed=seed, echo=click.echo) if viewers else None
+        try:
+            _run_server(settings, store)
+        finally:
+            if traffic is not None:
+                traffic.stop()
     finally:
-        traffic.stop()
+        store.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

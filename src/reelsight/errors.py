@@ -2,21 +2,35 @@
 
 ReelsightError
  +-- ApiError                    (carries code, status, message, parameter)
- |    +-- Unauthorized           401 unauthorized
+ |    +-- InvalidRequest         400 invalid_request: the bytes are not a valid HTTP/1.1 request
  |    +-- InvalidParameter       400 invalid_parameter
+ |    +-- InvalidBatch           400 invalid_batch: an ingest body that does not decode (with per-event results)
  |    +-- UnknownParameter       400 unknown_parameter
  |    +-- ConflictingParameters  400 conflicting_parameters
+ |    +-- Unauthorized           401 unauthorized: read API credentials (body exactly {"message":"Unauthorized"})
+ |    +-- InvalidIngestKey       401 unauthorized: an unknown ingest key (the full envelope)
  |    +-- Forbidden              403 forbidden
  |    +-- NotFound               404 not_found
  |    +-- MethodNotAllowed       405 method_not_allowed
+ |    +-- RequestTimeout         408 request_timeout: the request head or body arrived too slowly
+ |    +-- PayloadTooLarge        413 payload_too_large
+ |    +-- UriTooLong             414 uri_too_long: the request line is over max_request_line_bytes
  |    +-- TimeRangeOutOfBounds   422 time_range_out_of_bounds
  |    +-- RateLimited            429 rate_limited (with retry_after_s)
+ |    +-- HeaderTooLarge         431 request_header_too_large: one header or all of them over their limit
+ |    +-- InternalError          500 internal_error: a bug, already logged with its traceback where it happened
  |    +-- Unavailable            503 unavailable
  +-- StoreError
  |    +-- UnscopedRead           a read not scoped to exactly one account
  |    +-- NotFoundInStore        an account or key that does not exist
  |    +-- AlreadyExists          an account name that is taken
+ |    +-- ReadTimeout            a read ran past the time limit and was cancelled (503)
+ |    +-- StoreInUse             another process owns the store file (a second server is refused at start)
+ |    +-- StorageFailure         the store could not durably write: disk full, I/O error, locked too long (503)
+ |         +-- StoreFileLost     the store's path no longer names the file the process has open (503 until restart)
  +-- DocumentError               an imported session document is invalid (with the reason)
+
+Only ``StorageFailure`` and capacity limits are answered 503 (retry later); a bug is a 500.
 """
 
 from __future__ import annotations
@@ -42,6 +56,39 @@ class Unauthorized(ApiError):
 
     def __init__(self) -> None:
         super().__init__("Unauthorized")
+
+
+class InvalidIngestKey(ApiError):
+    status = 401
+    code = "unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__("unknown ingest key")
+
+
+class InvalidRequest(ApiError):
+    status = 400
+    code = "invalid_request"
+
+
+class RequestTimeout(ApiError):
+    status = 408
+    code = "request_timeout"
+
+
+class UriTooLong(ApiError):
+    status = 414
+    code = "uri_too_long"
+
+
+class HeaderTooLarge(ApiError):
+    status = 431
+    code = "request_header_too_large"
+
+
+class InternalError(ApiError):
+    status = 500
+    code = "internal_error"
 
 
 class InvalidParameter(ApiError):
@@ -112,7 +159,13 @@ class Unavailable(ApiError):
 
 
 API_ERRORS: tuple[type[ApiError], ...] = (
+    InvalidRequest,
     Unauthorized,
+    InvalidIngestKey,
+    RequestTimeout,
+    UriTooLong,
+    HeaderTooLarge,
+    InternalError,
     InvalidParameter,
     InvalidBatch,
     PayloadTooLarge,
@@ -145,6 +198,20 @@ class AlreadyExists(StoreError):
 
 class ReadTimeout(StoreError):
     """A read ran past the store's time limit and was cancelled."""
+
+
+class StoreInUse(StoreError):
+    """Another process owns the store file for serving; the message names the file and the holder."""
+
+
+class StorageFailure(StoreError):
+    """The store could not durably write (disk full, I/O error, locked for too long): nothing was
+    acknowledged, and the same request may succeed later."""
+
+
+class StoreFileLost(StorageFailure):
+    """The store's path no longer names the file the process has open (deleted or replaced): every
+    write is refused until the process is restarted on the file now at the path."""
 
 
 class DocumentError(ReelsightError):

@@ -30,6 +30,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("db", str, "./reelsight.db", "Path of the embedded SQLite store (created if missing)."),
     Setting("host", str, "127.0.0.1", "Address `reelsight serve` and `reelsight demo` listen on."),
     Setting("port", int, 8080, "TCP port `reelsight serve` and `reelsight demo` listen on."),
+    Setting(
+        "sqlite_synchronous",
+        str,
+        "full",
+        "'full': an acknowledged event survives a power loss (one fsync per commit); 'normal': it survives a"
+        " crash of the process, not of the machine.",
+    ),
     Setting("retention_days", int, 31, "Ended sessions older than this many days are purged."),
     Setting("purge_interval_s", int, 3600, "Seconds between two retention purges while serving."),
     Setting("rate_limit_ip_requests", int, 3000, "Requests one client IP may make per rate window."),
@@ -49,6 +56,19 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         100,
         "Most custom tags one session may carry; beyond, the event is rejected.",
+    ),
+    Setting("http_max_request_line_bytes", int, 32768, "Longest request target (path and query); longer is a 414."),
+    Setting("http_max_header_bytes", int, 16384, "Largest single header (name and value); larger is a 431."),
+    Setting("http_max_headers_bytes", int, 65536, "Largest request head, all headers together; larger is a 431."),
+    Setting("http_header_timeout_s", int, 10, "Seconds a request head may take to arrive; slower is a 408."),
+    Setting("http_body_timeout_s", int, 30, "Seconds a request body may take to arrive after its head; slower: 408."),
+    Setting("http_keep_alive_s", int, 5, "Seconds an idle kept-alive connection stays open."),
+    Setting(
+        "shutdown_grace_s",
+        int,
+        5,
+        "On SIGTERM, seconds to let requests in flight finish before they are cancelled (nothing unacknowledged"
+        " is lost: clients retry).",
     ),
     Setting("trusted_proxies", str, "", "Comma-separated addresses/CIDRs whose X-Forwarded-For header is believed."),
     Setting(
@@ -79,6 +99,7 @@ class SettingError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Settings:
     db: str = "./reelsight.db"
+    sqlite_synchronous: str = "full"
     host: str = "127.0.0.1"
     port: int = 8080
     retention_days: int = 31
@@ -96,6 +117,13 @@ class Settings:
     ingest_max_batch_bytes: int = 1048576
     ingest_max_events: int = 1000
     ingest_max_tags_per_session: int = 100
+    http_max_request_line_bytes: int = 32768
+    http_max_header_bytes: int = 16384
+    http_max_headers_bytes: int = 65536
+    http_header_timeout_s: int = 10
+    http_body_timeout_s: int = 30
+    http_keep_alive_s: int = 5
+    shutdown_grace_s: int = 5
     trusted_proxies: str = ""
     geoip_city_db: str = "default"
     geoip_asn_db: str = "default"

@@ -74,6 +74,8 @@ _EVENT = msgspec.json.Decoder(Event)
 def decode_envelope(body: bytes, *, max_events: int) -> NativeBatch:
     try:
         batch = _ENVELOPE.decode(body)
+    except RecursionError:
+        raise InvalidBatch("the body is nested too deeply to be a batch") from None
     except msgspec.ValidationError as exc:
         raise InvalidBatch(f"the batch does not match protocol version {PROTOCOL_VERSION}: {exc}") from None
     except msgspec.DecodeError as exc:
@@ -153,6 +155,9 @@ def decode_batch(batch: NativeBatch, *, receive_ms: int, new_client_id: Callable
         try:
             event = _EVENT.decode(raw)
             check_event(event)
+        except RecursionError:
+            rejected[index] = "the event is nested too deeply"
+            continue
         except msgspec.ValidationError as exc:
             rejected[index] = str(exc)
             continue

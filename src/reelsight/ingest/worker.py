@@ -2,7 +2,12 @@
 
 Request handlers hand over decoded batches and await their per-event statuses; the worker groups
 whatever batches are waiting into one round (one SQLite commit: group commit), and between rounds
-sweeps for expired sessions. A batch is acknowledged only after its round's commit returned.
+sweeps for expired sessions. A batch is acknowledged only after its round's commit returned and
+the store confirmed that its file is still the one at the configured path.
+
+A round that the storage refused fails its batches with ``StorageFailure`` (answered 503: send it
+again); a round that failed by a bug is logged here, once, with its traceback, and its batches
+fail with ``InternalError`` (500).
 """
 
 from __future__ import annotations
@@ -11,12 +16,16 @@ import asyncio
 import logging
 import queue
 import threading
+import time
+from collections.abc import Callable
 
 from reelsight.clock import Clock
+from reelsight.errors import InternalError, StorageFailure, StoreFileLost
 from reelsight.sessions.live import IncomingBatch, LiveRegistry, Status
 
 log = logging.getLogger("reelsight.ingest")
 _Item = tuple[IncomingBatch, asyncio.AbstractEventLoop, "asyncio.Future[dict[int, Status]]"]
+_STORAGE_LOG_INTERVAL_S = 10.0  # a full disk fails every round: one warning per interval, with a count
 
 
 def _resolve(future: asyncio.Future[dict[int, Status]], result: dict[int, Status] | BaseException) -> None:
@@ -30,10 +39,21 @@ def _resolve(future: asyncio.Future[dict[int, Status]], result: dict[int, Status
 
 class IngestWorker:
     def __init__(
-        self, registry: LiveRegistry, clock: Clock, *, sweep_interval_s: float = 0.5, max_round: int = 256
+        self,
+        registry: LiveRegistry,
+        clock: Clock,
+        check_store: Callable[[], None],
+        *,
+        sweep_interval_s: float = 0.5,
+        max_round: int = 256,
     ) -> None:
+        """``check_store`` raises ``StorageFailure`` when the store can no longer be trusted with an
+        acknowledgement (its file was deleted or replaced); it runs after every round."""
         self.registry = registry
         self._clock = clock
+        self._check_store = check_store
+        self._failed_rounds = 0
+        self._next_storage_log = 0.0
         self._sweep_interval_s = sweep_interval_s
         self._max_round = max_round
         self._queue: queue.Queue[_Item | None] = queue.Queue()
@@ -73,15 +93,36 @@ class IngestWorker:
                 items.append(item)
         return items
 
+    def _storage_failed(self, exc: StorageFailure, batches: int) -> None:
+        self._failed_rounds += 1
+        if isinstance(exc, StoreFileLost):
+            return  # the store logged that once itself
+        now = time.monotonic()
+        if now >= self._next_storage_log:
+            self._next_storage_log = now + _STORAGE_LOG_INTERVAL_S
+            log.warning(
+                "ingest round of %d batches not stored, answered 503 (%d failed rounds so far): %s",
+                batches,
+                self._failed_rounds,
+                exc,
+            )
+
     def _run(self) -> None:
         while True:
             items = self._take_round()
+            failure: BaseException | None = None
             try:
                 statuses = self.registry.process([batch for batch, _loop, _future in items], self._clock.now_ms())
-            except Exception as exc:
-                log.exception("an ingest round failed; its batches were not acknowledged")
+                self._check_store()
+            except StorageFailure as exc:
+                self._storage_failed(exc, len(items))
+                failure = exc
+            except Exception:
+                log.exception("an ingest round of %d batches failed by a bug; they were answered 500", len(items))
+                failure = InternalError("the server failed to process the batch (a bug; it was logged)")
+            if failure is not None:
                 for _batch, loop, future in items:
-                    loop.call_soon_threadsafe(_resolve, future, exc)
+                    loop.call_soon_threadsafe(_resolve, future, failure)
             else:
                 for (_batch, loop, future), result in zip(items, statuses, strict=True):
                     loop.call_soon_threadsafe(_resolve, future, result)

@@ -339,6 +339,8 @@ def decode_document(line: bytes | str) -> SessionDocument:
     """Decode and validate one JSON session document; :class:`DocumentError` says why not."""
     try:
         doc = _DECODER.decode(line)
+    except RecursionError:
+        raise DocumentError("the document is nested too deeply") from None
     except msgspec.ValidationError as exc:
         raise DocumentError(str(exc)) from None
     except msgspec.DecodeError as exc:

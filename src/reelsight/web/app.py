@@ -13,12 +13,12 @@ import anyio.to_thread
 import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from reelsight.clock import Clock
-from reelsight.errors import ApiError
+from reelsight.errors import ApiError, StorageFailure, Unavailable
 from reelsight.ingest.events import Device, Start
 from reelsight.ingest.worker import IngestWorker
 from reelsight.sessions.context import BusinessRules, Enrichment
@@ -28,7 +28,14 @@ from reelsight.settings import Settings
 from reelsight.store.base import LiveLog, SessionStore
 from reelsight.web import ingest_route, sessions_route
 from reelsight.web.auth import Authenticator
-from reelsight.web.errors import handle_api_error, handle_http_exception, handle_unexpected
+from reelsight.web.errors import (
+    error_response,
+    handle_api_error,
+    handle_client_disconnect,
+    handle_http_exception,
+    handle_storage_failure,
+    handle_unexpected,
+)
 from reelsight.web.ingest_route import IngestEndpoint
 from reelsight.web.metrics_route import metrics_endpoint
 from reelsight.web.openapi import build_openapi
@@ -36,15 +43,30 @@ from reelsight.web.sessions_route import SessionsEndpoint
 
 log = logging.getLogger("reelsight.web")
 _RULES_CACHE_S = 30.0
+STORE_CHECK_INTERVAL_S = 1.0  # how soon a deleted or replaced store file is noticed without traffic
 
 
 async def _purge_forever(settings: Settings, store: SessionStore, clock: Clock) -> None:
     while True:
         cutoff = clock.now_ms() - settings.retention_days * 86_400_000
-        removed = await anyio.to_thread.run_sync(store.purge_ended_before, cutoff)
-        if removed:
-            log.info("retention purge removed %d sessions", removed)
+        try:
+            removed = await anyio.to_thread.run_sync(store.purge_ended_before, cutoff)
+        except StorageFailure as exc:  # a full disk or a lost file must not take the server down
+            log.warning("retention purge failed, next try in %d s: %s", max(1, settings.purge_interval_s), exc)
+        else:
+            if removed:
+                log.info("retention purge removed %d sessions", removed)
         await anyio.sleep(max(1, settings.purge_interval_s))
+
+
+async def _watch_store(store: SessionStore) -> None:
+    """Notice within a second that the store's file is gone, even with no traffic (the store logs it)."""
+    while True:
+        try:
+            await anyio.to_thread.run_sync(store.check)
+        except StorageFailure:
+            return
+        await anyio.sleep(STORE_CHECK_INTERVAL_S)
 
 
 class _AccountRules:
@@ -85,7 +107,7 @@ def create_app(
         timeout_ms=settings.session_timeout_s * 1000,
         max_tags=settings.ingest_max_tags_per_session,
     )
-    worker = IngestWorker(registry, clock)
+    worker = IngestWorker(registry, clock, store.check)
     resolve_ip = functools.partial(client_ip, trusted_proxies=parse_trusted_proxies(settings.trusted_proxies))
     ingest = IngestEndpoint(settings, store, clock, worker, resolve_ip)
 
@@ -93,6 +115,10 @@ def create_app(
         return Response(openapi_body, media_type="application/json")
 
     async def health(_request: Request) -> Response:
+        try:
+            await anyio.to_thread.run_sync(store.check)
+        except StorageFailure as exc:
+            return error_response(Unavailable(str(exc)))
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     @contextlib.asynccontextmanager
@@ -101,6 +127,7 @@ def create_app(
         try:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(_purge_forever, settings, store, clock)
+                tasks.start_soon(_watch_store, store)
                 yield
                 tasks.cancel_scope.cancel()
         finally:
@@ -116,6 +143,8 @@ def create_app(
         ],
         exception_handlers={
             ApiError: handle_api_error,
+            StorageFailure: handle_storage_failure,
+            ClientDisconnect: handle_client_disconnect,
             HTTPException: handle_http_exception,
             Exception: handle_unexpected,
         },

@@ -1,4 +1,8 @@
-"""The one error envelope, produced in one place for every error the service itself answers."""
+"""The one error envelope, produced in one place for every error the service itself answers.
+
+The same bytes serve the app's handlers and the HTTP protocol layer (``http_protocol.py``), which
+answers requests that never reach the app (a head too large, too slow, not HTTP at all).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,16 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from reelsight.errors import ApiError, InvalidBatch, MethodNotAllowed, NotFound, RateLimited, Unauthorized
+from reelsight.errors import (
+    ApiError,
+    InvalidBatch,
+    MethodNotAllowed,
+    NotFound,
+    RateLimited,
+    StorageFailure,
+    Unauthorized,
+    Unavailable,
+)
 
 log = logging.getLogger("reelsight.web")
 
@@ -49,7 +62,21 @@ async def handle_http_exception(_request: Request, exc: Exception) -> Response:
     return error_response(NotFound("no such endpoint"))
 
 
-async def handle_unexpected(_request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error", exc_info=exc)
-    body = b'{"message":"internal error","code":"internal_error"}'
-    return Response(body, status_code=500, media_type="application/json")
+async def handle_storage_failure(_request: Request, exc: Exception) -> Response:
+    """The store refused a write or lost its file: 503, nothing was acknowledged, try again later."""
+    assert isinstance(exc, StorageFailure)
+    return error_response(Unavailable(f"the store is unavailable; nothing was stored, send it again later ({exc})"))
+
+
+async def handle_client_disconnect(_request: Request, _exc: Exception) -> Response:
+    """The client went away mid-request: nobody is there to answer, and it is not worth a log line."""
+    return Response(status_code=400)
+
+
+INTERNAL_ERROR_BODY = b'{"message":"internal error","code":"internal_error"}'
+
+
+async def handle_unexpected(_request: Request, _exc: Exception) -> Response:
+    """A bug: the envelope with 500. Not logged here: Starlette re-raises the exception after this
+    answer and the HTTP server logs it, once, with its traceback."""
+    return Response(INTERNAL_ERROR_BODY, status_code=500, media_type="application/json")

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from reelsight.clock import Clock
-from reelsight.errors import InvalidBatch, PayloadTooLarge, Unauthorized, Unavailable
+from reelsight.errors import InvalidBatch, InvalidIngestKey, PayloadTooLarge
 from reelsight.ingest.events import Start
 from reelsight.ingest.native import decode_batch, decode_envelope
 from reelsight.ingest.worker import IngestWorker
@@ -71,10 +71,10 @@ class IngestEndpoint:
         if cached is not None and cached[1] > now:
             return cached[0]
         if len(ingest_key) > 128:
-            raise Unauthorized()
+            raise InvalidIngestKey()
         account = await anyio.to_thread.run_sync(self._store.find_account_by_ingest_key, ingest_key)
         if account is None:
-            raise Unauthorized()
+            raise InvalidIngestKey()
         if len(self._accounts) > 10_000:
             self._accounts.clear()
         self._accounts[ingest_key] = (account, now + _KEY_CACHE_S)
@@ -104,10 +104,9 @@ class IngestEndpoint:
             parameter = None if first is None else f"events[{first}]"
             raise InvalidBatch(message, parameter, [results[i] for i in sorted(results)])
         incoming = IncomingBatch(account, receive_ms, client_ip, user_agent, batch.events)
-        try:
-            statuses = await self._worker.submit(incoming)
-        except Exception:
-            raise Unavailable("the batch could not be stored; send it again") from None
+        # StorageFailure (503: send it again) and InternalError (500: a bug, logged by the worker)
+        # reach the one error handler from here.
+        statuses = await self._worker.submit(incoming)
         for index, status in statuses.items():
             results[index] = {"index": index, "status": status}
             if status == "rejected":

@@ -123,10 +123,13 @@ def build_openapi() -> dict[str, Any]:
         },
     }
     for status, description in (
-        ("400", "invalid_parameter, unknown_parameter or conflicting_parameters."),
+        ("400", "invalid_parameter, unknown_parameter or conflicting_parameters (or invalid_request: not HTTP)."),
+        ("408", "request_timeout: the request head or body arrived too slowly; the connection is closed."),
+        ("414", "uri_too_long: the request target is longer than http_max_request_line_bytes."),
         ("422", "time_range_out_of_bounds: the range breaks one of its rules."),
         ("429", "rate_limited: see Retry-After."),
-        ("503", "unavailable: the query took too long."),
+        ("431", "request_header_too_large: a header, or all of them, over their limit."),
+        ("503", "unavailable: the query took too long, or the store is unavailable."),
     ):
         responses[status] = {"description": description, "content": error}
     return {

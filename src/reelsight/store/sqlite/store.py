@@ -2,11 +2,15 @@
 
 One writer connection behind a lock; reads borrow a connection from a small pool, each with a
 progress handler that cancels a read running past the time limit (raised as ``ReadTimeout``).
+A write that SQLite refuses (full disk, I/O error, locked too long) is a ``StorageFailure``. After
+each commit the store checks that its path still names the file it has open; once it does not
+(deleted or replaced), every read and write is refused with ``StoreFileLost`` until a restart.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import sqlite3
 import threading
@@ -15,12 +19,13 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import msgspec
 
-from reelsight.errors import AlreadyExists, NotFoundInStore, ReadTimeout
+from reelsight.errors import AlreadyExists, NotFoundInStore, ReadTimeout, StorageFailure, StoreFileLost
 from reelsight.query.dimensions import SCALAR_DIMENSIONS
 from reelsight.query.parse import FLAG_PARAMS, SessionQuery
 from reelsight.store.base import IP_PRIVACY_MODES, Account, ApiKey, StoredSession, require_account_scope
 from reelsight.store.records import SessionRecord, encode_tags
 from reelsight.store.sqlite.connection import open_connection, transaction
+from reelsight.store.sqlite.owner import FileIdentity, StoreOwnership
 from reelsight.store.sqlite.reader import sample
 from reelsight.store.sqlite.schema import migrate
 
@@ -36,6 +41,10 @@ _SESSION_INSERT = (
     f"VALUES ({','.join('?' * (12 + len(FLAG_PARAMS) + len(SCALAR_DIMENSIONS)))})"
 )
 _WRITE_CHUNK = 2000
+log = logging.getLogger("reelsight.store")
+# SQLite's primary result codes that mean "the storage refused", not "the statement is wrong":
+# BUSY, LOCKED, NOMEM, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOTADB.
+_STORAGE_CODES = frozenset({5, 6, 7, 8, 10, 11, 13, 14, 15, 26})
 
 
 def insert_record(conn: sqlite3.Connection, account_id: int, r: SessionRecord) -> None:
@@ -86,11 +95,31 @@ class _Reader:
 
 
 class SqliteStore:
-    def __init__(self, path: str, *, readers: int = 4, read_timeout_s: float = 10.0) -> None:
+    """``owner`` (the command's name) claims the file for this process first (see ``owner.py``):
+    only an owner may ingest, end sessions and purge. Without it the store may still read and
+    write accounts, keys and sessions beside a running owner (SQLite serializes the writes)."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        readers: int = 4,
+        read_timeout_s: float = 10.0,
+        owner: str | None = None,
+        synchronous: str = "full",
+    ) -> None:
         self.path = path
+        self.ownership = StoreOwnership.claim(path, command=owner) if owner is not None else None
+        self._lost: str | None = None
         self._write_lock = threading.Lock()
-        self._writer = open_connection(path)
-        migrate(self._writer)
+        try:
+            self._writer = open_connection(path, synchronous=synchronous)
+            self._identity = FileIdentity(path)
+            migrate(self._writer)
+        except BaseException:
+            if self.ownership is not None:
+                self.ownership.release()
+            raise
         self._read_timeout_s = read_timeout_s
         self._readers: queue.Queue[_Reader] = queue.Queue()
         for _ in range(max(1, readers)):
@@ -98,8 +127,26 @@ class SqliteStore:
 
     # -- plumbing ------------------------------------------------------------------------------
 
+    def check(self) -> None:
+        """Raise :class:`StoreFileLost` if the store's path (or its ownership lock) no longer names
+        the file this store has open. The first time, one log line says what happened."""
+        if self._lost is None:
+            problem = self._identity.problem()
+            if problem is None and self.ownership is not None:
+                problem = self.ownership.problem()
+            if problem is None:
+                return
+            self._lost = (
+                f"{problem} while this process had it open; nothing more is written or acknowledged"
+                " (ingest answers 503, /healthz fails): restart the server on the file now at the path"
+            )
+            log.error("store file lost: %s", self._lost)
+        raise StoreFileLost(self._lost)
+
     @contextlib.contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
+        if self._lost is not None:
+            raise StoreFileLost(self._lost)
         reader = self._readers.get()
         reader.deadline = time.monotonic() + self._read_timeout_s
         try:
@@ -116,8 +163,19 @@ class SqliteStore:
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:
-        with self._write_lock, transaction(self._writer) as conn:
-            yield conn
+        """One write transaction. It raises :class:`StorageFailure` when SQLite refuses it, and
+        :class:`StoreFileLost` when the committed file is no longer the one at the path."""
+        if self._lost is not None:
+            raise StoreFileLost(self._lost)
+        with self._write_lock:
+            try:
+                with transaction(self._writer) as conn:
+                    yield conn
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF not in _STORAGE_CODES:
+                    raise  # a bug (bad SQL), not the storage
+                raise StorageFailure(f"the store could not write to {self.path}: {exc}") from exc
+            self.check()
 
     def close(self) -> None:
         # Readers first: the last connection to close checkpoints and removes the WAL.
@@ -125,6 +183,8 @@ class SqliteStore:
             self._readers.get_nowait().conn.close()
         with self._write_lock:
             self._writer.close()
+        if self.ownership is not None:
+            self.ownership.release()
 
     # -- accounts and credentials --------------------------------------------------------------
 
