@@ -247,3 +247,16 @@ def test_retrying_a_start_without_client_id_does_not_fork_the_session(client: ht
     assert first.json()["client_ids"] == retry.json()["client_ids"]
     assert {x["status"] for x in retry.json()["results"]} == {"late"}  # that session already ended
     assert len(wait_for_sessions(client, media, 1, session_id="424242")) == 1
+
+
+@pytest.mark.parametrize("kind", ["snapshot", "cdn_update", "repeated_start"])
+def test_internal_only_event_kinds_are_not_part_of_the_native_protocol(
+    client: httpx.Client, media: Credentials, kind: str
+) -> None:
+    events = [ev("start", 0, NOW_MS - 1000), ev(kind, 1, NOW_MS - 500)]
+    r = client.post(INGEST, json=batch(media, events))
+    assert r.status_code == 202
+    results = r.json()["results"]
+    assert results[0]["status"] == "accepted"
+    assert results[1]["status"] == "rejected"
+    assert kind in results[1]["reason"]

@@ -70,6 +70,18 @@ SETTINGS: tuple[Setting, ...] = (
         "On SIGTERM, seconds to let requests in flight finish before they are cancelled (nothing unacknowledged"
         " is lost: clients retry).",
     ),
+    Setting(
+        "conviva_path_prefix",
+        str,
+        "",
+        "Path prefix of the Conviva SDK gateway (POST <prefix>/0/wsg), e.g. /conviva for gatewayUrl https://host/conviva.",
+    ),
+    Setting(
+        "conviva_heartbeat_interval_s",
+        int,
+        20,
+        "Heartbeat interval (cfg.hbi) the Conviva gateway gives the SDK, in whole seconds (>= 1).",
+    ),
     Setting("trusted_proxies", str, "", "Comma-separated addresses/CIDRs whose X-Forwarded-For header is believed."),
     Setting(
         "geoip_city_db",
@@ -124,6 +136,8 @@ class Settings:
     http_body_timeout_s: int = 30
     http_keep_alive_s: int = 5
     shutdown_grace_s: int = 5
+    conviva_path_prefix: str = ""
+    conviva_heartbeat_interval_s: int = 20
     trusted_proxies: str = ""
     geoip_city_db: str = "default"
     geoip_asn_db: str = "default"

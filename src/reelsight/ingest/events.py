@@ -1,11 +1,14 @@
 """The one internal event type every protocol is decoded into, and the sessionizer consumes.
 
-An event belongs to one session (``client_id``, ``session_id``) of one account, carries the
-player's per-session sequence number ``seq`` (duplicates are recognised by it) and a time ``t_ms``.
-On the wire ``t_ms`` is the client's clock; after decoding it is on the server's corrected timeline
-(client time + (server receive time - client send time)). Each event kind is a msgspec struct tagged
-by ``type``; the same structs are the native protocol's events (``docs/ingest.md``) and what the
-live-session log persists.
+An event belongs to one session (``client_id``, ``session_id``) of one account, carries a
+per-session sequence number ``seq`` (duplicates are recognised by it) and a time ``t_ms``. On the
+wire ``t_ms`` is the client's clock; after decoding it is on the server's corrected timeline. Each
+event kind is a msgspec struct tagged by ``type``; the live-session log persists them as they are.
+
+:data:`NativeEvent` is the part the native protocol accepts on the wire (its public schema,
+``docs/ingest-v1.schema.json``). The kinds after it exist only inside the server, for protocols
+that report differently (the Conviva SDK reports CDN and edge separately, repeats its metadata and a
+snapshot of the player in every heartbeat): they never enter the native protocol's schema.
 """
 
 from __future__ import annotations
@@ -122,7 +125,31 @@ class End(_Event, tag="end"):
     pass
 
 
-Event = (
+class RepeatedStart(Start, tag="repeated_start"):
+    """Internal: the start as a protocol repeats it in every report. It opens the session if no
+    start has arrived yet (the first report was lost) and is otherwise dropped as a duplicate."""
+
+
+class CdnUpdate(_Event, tag="cdn_update"):
+    """Internal: a partial CDN change; ``None`` leaves that field as it is."""
+
+    cdn: str | None = None
+    edge_server: str | None = None
+
+
+class Snapshot(_Event, tag="snapshot"):
+    """Internal: what a report says is in force at its time. It corrects the fold only where it
+    differs (events lost in transit), so a complete event stream makes it a no-op."""
+
+    state: PlayerState | None = None
+    bitrate_bps: int | None = None
+    playhead_ms: int | None = None
+    fps: float | None = None
+    cdn: str | None = None
+    edge_server: str | None = None
+
+
+NativeEvent = (
     Start
     | StateChange
     | Bitrate
@@ -136,6 +163,7 @@ Event = (
     | Heartbeat
     | End
 )
+Event = NativeEvent | RepeatedStart | CdnUpdate | Snapshot
 EVENT_TYPES: tuple[type[_Event], ...] = (
     Start,
     StateChange,
@@ -149,6 +177,9 @@ EVENT_TYPES: tuple[type[_Event], ...] = (
     MetadataUpdate,
     Heartbeat,
     End,
+    RepeatedStart,
+    CdnUpdate,
+    Snapshot,
 )
 
 

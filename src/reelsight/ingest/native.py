@@ -6,12 +6,12 @@ on its own, so one bad event never rejects another session's events; see ``docs/
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import msgspec
 
 from reelsight.errors import InvalidBatch, PayloadTooLarge
+from reelsight.ingest.decoded import DecodedBatch
 from reelsight.ingest.events import (
     MAX_ID_CHARS,
     MAX_METADATA_KEY_CHARS,
@@ -23,6 +23,7 @@ from reelsight.ingest.events import (
     Event,
     Framerate,
     MetadataUpdate,
+    NativeEvent,
     PlayerError,
     Playhead,
     Start,
@@ -49,7 +50,7 @@ class NativeBatchSchema(msgspec.Struct, forbid_unknown_fields=True):
     v: int
     ingest_key: str
     sent_at_ms: int
-    events: list[Event]
+    events: list[NativeEvent]
 
 
 def json_schema() -> dict[str, object]:
@@ -59,16 +60,8 @@ def json_schema() -> dict[str, object]:
     return schema
 
 
-@dataclasses.dataclass
-class DecodedBatch:
-    ingest_key: str
-    events: list[tuple[int, Event]]  # (index in the request, event on the server timeline)
-    rejected: dict[int, str]  # index -> reason
-    assigned_client_ids: dict[str, str]  # session_id -> client_id the collector assigned
-
-
 _ENVELOPE = msgspec.json.Decoder(NativeBatch)
-_EVENT = msgspec.json.Decoder(Event)
+_EVENT = msgspec.json.Decoder(NativeEvent)  # the wire's kinds only: internal kinds are refused
 
 
 def decode_envelope(body: bytes, *, max_events: int) -> NativeBatch:
@@ -191,4 +184,4 @@ def decode_batch(batch: NativeBatch, *, receive_ms: int, new_client_id: Callable
                 continue
             event.client_id = assigned[event.session_id]
         kept.append((index, event))
-    return DecodedBatch(batch.ingest_key, kept, rejected, assigned)
+    return DecodedBatch(kept, rejected, assigned)

@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 
 import msgspec
 
-from reelsight.ingest.events import End, Event, MetadataUpdate, Start, event_sort_key
+from reelsight.ingest.events import End, Event, MetadataUpdate, RepeatedStart, Start, event_sort_key
 from reelsight.sessions.context import BusinessRules, Enrichment
 from reelsight.sessions.document import SELECTED_DIMENSION_KEYS, SessionDocument
 from reelsight.sessions.seqs import SeqRanges
@@ -51,6 +51,8 @@ class IncomingBatch:
 class IngestStats:
     """Counters exposed at /metrics."""
 
+    # Requests by (protocol, outcome), for protocols whose requests are not all event batches.
+    requests: collections.Counter[tuple[str, str]] = dataclasses.field(default_factory=collections.Counter)
     accepted: int = 0
     duplicate: int = 0
     late: int = 0
@@ -144,6 +146,9 @@ class LiveRegistry:
                         continue
                     session = self._open(key, batch)
                     opened.add(key)
+                if isinstance(event, RepeatedStart) and session.has_start:
+                    statuses[number][index] = "duplicate"  # the report repeats a start already had
+                    continue
                 if isinstance(event, Start) and not session.has_start:
                     session.enrichment = self._enrichment(batch, event)
                     session.has_start = True

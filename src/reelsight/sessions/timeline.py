@@ -13,6 +13,7 @@ import msgspec
 from reelsight.ingest.events import (
     Bitrate,
     CdnChange,
+    CdnUpdate,
     Content,
     End,
     Event,
@@ -23,6 +24,7 @@ from reelsight.ingest.events import (
     Playhead,
     SeekEnd,
     SeekStart,
+    Snapshot,
     Start,
     StateChange,
 )
@@ -57,6 +59,7 @@ class SessionState(msgspec.Struct, kw_only=True, gc=False):
     last_ms: int = 0  # time accounted up to: the last event applied
     player_state: str = STARTING
     ended: bool = False  # an End was applied: later events are ignored
+    last_event_seq: int = -1  # the highest seq of an applied event other than a snapshot
     # Joining: the first `playing`.
     joined: bool = False
     first_playing_ms: int = 0
@@ -149,6 +152,8 @@ def apply(state: SessionState, event: Event) -> None:
         state.last_ms = event.t_ms
     advance(state, event.t_ms)
     t_ms = state.last_ms
+    if not isinstance(event, Snapshot):
+        state.last_event_seq = max(state.last_event_seq, event.seq)
     match event:
         case StateChange():
             _change_state(state, event.state.value, t_ms)
@@ -170,10 +175,17 @@ def apply(state: SessionState, event: Event) -> None:
             if state.player_state == _PLAYING:
                 _close_seek(state, t_ms)
         case CdnChange():
-            if event.cdn and event.cdn not in state.cdns and len(state.cdns) < MAX_CDNS:
-                state.cdns.append(event.cdn)
+            _add_cdn(state, event.cdn)
             state.last_cdn_edge_server = event.edge_server
             state.last_cdn_group_id = event.group_id
+        case CdnUpdate():
+            if event.cdn is not None:
+                _add_cdn(state, event.cdn)
+            if event.edge_server is not None:
+                state.last_cdn_edge_server = event.edge_server
+        case Snapshot():
+            if event.seq > state.last_event_seq:  # else an event that came after it was already applied
+                _correct(state, event, t_ms)
         case PlayerError():
             if len(state.errors) < MAX_ERRORS:
                 state.errors.append(ErrorRecord(event.message, event.fatal, t_ms, state.joined))
@@ -199,6 +211,32 @@ def apply(state: SessionState, event: Event) -> None:
                     state.metadata.pop(key, None)
         case End():
             state.ended = True
+
+
+def _add_cdn(state: SessionState, cdn: str) -> None:
+    if cdn and cdn not in state.cdns and len(state.cdns) < MAX_CDNS:
+        state.cdns.append(cdn)
+
+
+def _correct(state: SessionState, snapshot: Snapshot, t_ms: int) -> None:
+    """Make the fold agree with a snapshot where it does not (a change lost in transit takes effect
+    here, at the snapshot's time); where it agrees nothing happens, so an open seek stays open.
+
+    A snapshot's ``seq`` is above those of the events its report carried and below those of any
+    later report's, so one that an event of a later report overtook on the timeline (clock skew
+    estimated per report) is stale and ignored."""
+    if snapshot.state is not None and snapshot.state.value != state.player_state:
+        _change_state(state, snapshot.state.value, t_ms)
+    if snapshot.bitrate_bps is not None and snapshot.bitrate_bps != (state.bitrate_bps or 0):
+        _report_bitrate(state, snapshot.bitrate_bps)
+    if snapshot.playhead_ms is not None and snapshot.playhead_ms >= 0:
+        state.play_head_ms = snapshot.playhead_ms
+    if snapshot.fps is not None:
+        state.framerate_fps = snapshot.fps if math.isfinite(snapshot.fps) and snapshot.fps > 0 else None
+    if snapshot.cdn is not None:
+        _add_cdn(state, snapshot.cdn)
+    if snapshot.edge_server is not None:
+        state.last_cdn_edge_server = snapshot.edge_server
 
 
 def _change_state(state: SessionState, new_state_name: str, t_ms: int) -> None:

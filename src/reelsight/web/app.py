@@ -20,6 +20,7 @@ from starlette.routing import Route
 from reelsight.clock import Clock
 from reelsight.errors import ApiError, StorageFailure, Unavailable
 from reelsight.ingest.events import Device, Start
+from reelsight.ingest.intake import Intake
 from reelsight.ingest.worker import IngestWorker
 from reelsight.sessions.context import BusinessRules, Enrichment
 from reelsight.sessions.enrich import Enricher, client_ip, parse_trusted_proxies
@@ -28,6 +29,7 @@ from reelsight.settings import Settings
 from reelsight.store.base import LiveLog, SessionStore
 from reelsight.web import ingest_route, sessions_route
 from reelsight.web.auth import Authenticator
+from reelsight.web.conviva_route import ConvivaGateway, gateway_path
 from reelsight.web.errors import (
     error_response,
     handle_api_error,
@@ -109,7 +111,9 @@ def create_app(
     )
     worker = IngestWorker(registry, clock, store.check)
     resolve_ip = functools.partial(client_ip, trusted_proxies=parse_trusted_proxies(settings.trusted_proxies))
-    ingest = IngestEndpoint(settings, store, clock, worker, resolve_ip)
+    intake = Intake(store, worker)
+    ingest = IngestEndpoint(settings, clock, intake, resolve_ip)
+    gateway = ConvivaGateway(settings, clock, intake, resolve_ip)
 
     async def openapi(_request: Request) -> Response:
         return Response(openapi_body, media_type="application/json")
@@ -137,6 +141,8 @@ def create_app(
         routes=[
             Route(sessions_route.PATH, sessions.handle, methods=["GET"]),
             Route(ingest_route.PATH, ingest.handle, methods=["POST"]),
+            Route(gateway_path(settings), gateway.handle, methods=["POST"]),
+            Route(gateway_path(settings), gateway.preflight, methods=["OPTIONS"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/metrics", metrics_endpoint(registry), methods=["GET"]),
             Route("/healthz", health, methods=["GET"]),

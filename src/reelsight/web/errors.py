@@ -49,6 +49,15 @@ def error_response(error: ApiError) -> Response:
     return Response(error_body(error), status_code=error.status, headers=headers, media_type="application/json")
 
 
+def response_for(exc: Exception) -> Response | None:
+    """The answer to an error the service raises on purpose (``None`` for anything else: a bug)."""
+    if isinstance(exc, ApiError):
+        return error_response(exc)
+    if isinstance(exc, StorageFailure):
+        return error_response(Unavailable(f"the store is unavailable; nothing was stored, send it again later ({exc})"))
+    return None
+
+
 async def handle_api_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return error_response(exc)
@@ -65,7 +74,9 @@ async def handle_http_exception(_request: Request, exc: Exception) -> Response:
 async def handle_storage_failure(_request: Request, exc: Exception) -> Response:
     """The store refused a write or lost its file: 503, nothing was acknowledged, try again later."""
     assert isinstance(exc, StorageFailure)
-    return error_response(Unavailable(f"the store is unavailable; nothing was stored, send it again later ({exc})"))
+    response = response_for(exc)
+    assert response is not None
+    return response
 
 
 async def handle_client_disconnect(_request: Request, _exc: Exception) -> Response:

@@ -34,6 +34,14 @@ class _IngestCollector(Collector):
         ended.add_metric(["By Expiration"], stats.ended_by_expiration)
         yield ended
         yield GaugeMetricFamily("reelsight_live_sessions", "Sessions in progress.", value=len(self._registry.sessions))
+        requests = CounterMetricFamily(
+            "reelsight_ingest_requests",
+            "Ingest requests by protocol and outcome (e.g. Conviva heartbeats: content, probe, ad, unknown_key).",
+            labels=["protocol", "outcome"],
+        )
+        for (protocol, outcome), count in sorted(stats.requests.items()):
+            requests.add_metric([protocol, outcome], count)
+        yield requests
 
 
 def metrics_endpoint(live: LiveRegistry) -> Callable[[Request], Awaitable[Response]]:

@@ -1,0 +1,374 @@
+"""The Conviva JS SDK's heartbeat (protocol 2.8) -> internal events. Pure: the receive time and the
+client-id generator are passed in. The mapping, field by field: ``docs/ingest-conviva.md``.
+
+A heartbeat carries the events since the previous one (``evs``, each with its own client time) and
+a snapshot of the player (state, bitrate, playhead, frame rate, CDN, metadata). The SDK never
+retries, so every heartbeat yields, besides its events, a ``RepeatedStart`` (the metadata, which
+opens the session if its first heartbeat was lost) and a ``Snapshot`` (which corrects the session
+where events were lost). Internal sequence numbers derive from the heartbeat's own ``seq``: a
+heartbeat delivered twice yields the same events with the same numbers, which are then duplicates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from reelsight.errors import InvalidBatch
+from reelsight.ingest.decoded import DecodedBatch
+from reelsight.ingest.events import (
+    MAX_METADATA_KEY_CHARS,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_VALUE_CHARS,
+    MAX_TEXT_CHARS,
+    Bitrate,
+    CdnUpdate,
+    Content,
+    Device,
+    End,
+    Event,
+    MetadataUpdate,
+    PlayerError,
+    PlayerState,
+    RepeatedStart,
+    SeekEnd,
+    SeekStart,
+    Snapshot,
+    Start,
+    StateChange,
+)
+from reelsight.ingest.native import MAX_EVENT_AGE_MS, MAX_EVENT_FUTURE_MS
+from reelsight.sessions.document import is_valid_client_id
+
+PATH = "/0/wsg"
+UNKNOWN_CLIENT_ID = "0"
+CONTENT_SESSION_FLAGS = 7  # `sf`: 0 marks the SDK's own IPv4/IPv6 probe sessions
+# Internal seq = heartbeat seq * SLOTS + slot: the events of one heartbeat take slots 0..SLOTS-3,
+# its start and snapshot the last two, so a snapshot sorts after its own events and before any
+# later heartbeat's (see ``Snapshot``).
+SLOTS = 512
+MAX_EVENTS_PER_HEARTBEAT = SLOTS - 2
+_START_SLOT = SLOTS - 2
+_SNAPSHOT_SLOT = SLOTS - 1
+MAX_HEARTBEAT_SEQ = (2**31 - 1) // SLOTS - 1
+_MAX_EPOCH_MS = 2**53
+
+# Player state codes (`ps`) -> internal states. 100 (UNKNOWN) is the state before the app reports
+# one, and after an ad break until it does: not measured time once a state was known.
+STATES = {1: PlayerState.STOPPED, 3: PlayerState.PLAYING, 6: PlayerState.BUFFERING, 12: PlayerState.PAUSED}
+NOT_MONITORED_CODES = frozenset({98, 100})
+UNKNOWN_STATE = 100
+
+# `pm.dvt` -> device_hardware_type (the SDK's DeviceType values).
+HARDWARE_TYPES = {
+    "desktop": "Desktop",
+    "console": "Game Console",
+    "settop": "Set-top Box",
+    "mobile": "Mobile Phone",
+    "tablet": "Tablet",
+    "smarttv": "Smart TV",
+    "vehicle": "Vehicle",
+    "other": "Other",
+}
+# `pm.os`, which the SDK upper-cases -> the names Reelsight's device fields use elsewhere.
+OS_NAMES = {
+    "ANDROID": "Android",
+    "IOS": "iOS",
+    "IPADOS": "iPadOS",
+    "TVOS": "tvOS",
+    "MAC": "macOS",
+    "MACOS": "macOS",
+    "MAC OS X": "macOS",
+    "WINDOWS": "Windows",
+    "LINUX": "Linux",
+    "CHROME OS": "Chrome OS",
+    "CHROMEOS": "Chrome OS",
+    "TIZEN": "Tizen",
+    "WEBOS": "webOS",
+    "ROKU": "Roku OS",
+    "FIRE OS": "Fire OS",
+    "FIREOS": "Fire OS",
+    "PLAYSTATION": "PlayStation",
+    "XBOX": "Xbox",
+}
+# Keys of `tags` (the app's custom metadata) that fill a standard dimension instead of a custom tag.
+TAG_DIMENSIONS = {"c3.app.version": "app_version"}
+
+
+class _DeviceMetadata(msgspec.Struct):
+    dvb: str = ""
+    dvma: str = ""
+    dvm: str = ""
+    dvt: str = ""
+    dvv: str = ""
+    os: str = ""
+    osv: str = ""
+    br: str = ""
+    brv: str = ""
+    fw: str = ""
+    fwv: str = ""
+
+
+class Heartbeat(msgspec.Struct):
+    """The fields Reelsight reads; the SDK sends more, and unknown fields are ignored."""
+
+    cid: str
+    sid: int
+    seq: int
+    sst: int
+    st: int
+    clid: str = UNKNOWN_CLIENT_ID
+    sf: int = CONTENT_SESSION_FLAGS
+    ad: bool = False
+    ps: int | None = None
+    an: str | None = None
+    url: str | None = None
+    vid: str | None = None
+    pn: str | None = None
+    rs: str | None = None
+    lv: bool | None = None
+    cl: float | None = None
+    br: float | None = None
+    pht: float | None = None
+    afps: float | None = None
+    csi: str | None = None
+    tags: dict[str, Any] | None = None
+    pm: _DeviceMetadata | None = None
+    evs: list[msgspec.Raw] = []
+
+
+class _Event(msgspec.Struct):
+    t: str
+    st: int
+    seq: int = 0
+    new: dict[str, Any] | None = None
+    old: dict[str, Any] | None = None
+    err: str = ""
+    ft: bool = False
+    act: str = ""
+    name: str = ""
+    attr: dict[str, Any] | None = None
+
+
+_HEARTBEAT = msgspec.json.Decoder(Heartbeat)
+_EVENT = msgspec.json.Decoder(_Event)
+
+
+@dataclasses.dataclass
+class DecodedHeartbeat:
+    customer_key: str
+    kind: str  # "content", "probe" (the SDK's own IPv4/IPv6 sessions) or "ad" (ad analytics sessions)
+    client_id: str  # the client id the session's events carry
+    assigned_client_id: str | None  # set when the heartbeat said "0" and the collector assigned one
+    batch: DecodedBatch
+
+
+def decode_heartbeat(body: bytes) -> Heartbeat:
+    """Parse the body; :class:`InvalidBatch` when it is not a heartbeat at all."""
+    try:
+        heartbeat = _HEARTBEAT.decode(body)
+    except RecursionError:
+        raise InvalidBatch("the heartbeat is nested too deeply") from None
+    except msgspec.ValidationError as exc:
+        raise InvalidBatch(f"not a Conviva heartbeat: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidBatch(f"the body is not valid JSON: {exc}") from None
+    if not -(2**31) <= heartbeat.sid < 2**31:
+        raise InvalidBatch("sid must be a signed 32-bit integer", "sid")
+    if not 0 <= heartbeat.seq <= MAX_HEARTBEAT_SEQ:
+        raise InvalidBatch(f"seq must be from 0 to {MAX_HEARTBEAT_SEQ}", "seq")
+    if not 0 < heartbeat.sst < _MAX_EPOCH_MS or not -(2**31) <= heartbeat.st < 2**31:
+        raise InvalidBatch("sst must be the session start in Unix milliseconds and st a 32-bit offset", "sst")
+    return heartbeat
+
+
+def _text(value: object, limit: int = MAX_TEXT_CHARS) -> str:
+    text = value if isinstance(value, str) else "" if value is None else msgspec.json.encode(value).decode()
+    return text[:limit]
+
+
+def _content(an: object, url: object, lv: object, cl: object) -> Content:
+    length_ms = round(cl * 1000) if isinstance(cl, int | float) and 0 < cl <= 10**8 else 0
+    return Content(
+        asset=_text(an) if an is not None else "",
+        stream_url=_text(url) if url is not None else "",
+        is_live=lv if isinstance(lv, bool) else None,
+        length_ms=length_ms,
+    )
+
+
+def _metadata(pn: object, tags: object) -> dict[str, str]:
+    metadata: dict[str, str] = {}
+    if pn:
+        metadata["player_name"] = _text(pn, MAX_METADATA_VALUE_CHARS)
+    if isinstance(tags, dict):
+        for key, value in tags.items():
+            if len(metadata) >= MAX_METADATA_KEYS:
+                break
+            if not isinstance(key, str) or not key or len(key) > MAX_METADATA_KEY_CHARS:
+                continue
+            if "\x1e" in key or "\x1f" in key:
+                continue
+            text = _text(value, MAX_METADATA_VALUE_CHARS).replace("\x1e", "").replace("\x1f", "")
+            metadata[TAG_DIMENSIONS.get(key, key)] = text
+    return metadata
+
+
+def _device(pm: _DeviceMetadata | None) -> Device:
+    if pm is None:
+        return Device()
+    os_name = OS_NAMES.get(pm.os.strip().upper(), pm.os.strip().title()) if pm.os.strip() else ""
+    brand = (pm.dvb or pm.dvma).strip()
+    model = pm.dvm.strip()
+    return Device(
+        hardware_type=HARDWARE_TYPES.get(pm.dvt.strip().lower(), pm.dvt.strip()[:256]),
+        manufacturer=(pm.dvma or pm.dvb).strip()[:256],
+        model=model[:256],
+        marketing_name=model[:256],
+        name=f"{brand} {model}".strip()[:256],
+        os=os_name[:256],
+        os_family=os_name[:256],
+        os_version=pm.osv.strip()[:256],
+        browser_name=pm.br.strip()[:256],
+        browser_version=pm.brv.strip()[:256],
+    )
+
+
+def _state(code: object, *, had_state: bool) -> PlayerState | None:
+    if isinstance(code, bool) or not isinstance(code, int):
+        return None
+    if code in NOT_MONITORED_CODES:
+        # 100 before any known state is the time before the app reports one: still starting.
+        return PlayerState.NOT_MONITORED if (code != UNKNOWN_STATE or had_state) else None
+    return STATES.get(code)
+
+
+def _kbps_to_bps(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return max(0, min(round(value * 1000), 10**10))
+
+
+def _changes(ev: _Event, ids: dict[str, Any]) -> list[Event]:
+    """The internal events of one SDK event (a state change may carry several fields)."""
+    out: list[Event] = []
+    match ev.t:
+        case "CwsStateChangeEvent":
+            new = ev.new or {}
+            old = ev.old or {}
+            if "ps" in new:
+                state = _state(new["ps"], had_state=old.get("ps", UNKNOWN_STATE) != UNKNOWN_STATE)
+                if state is not None:
+                    out.append(StateChange(**ids, state=state))
+            if "br" in new and (bps := _kbps_to_bps(new["br"])) is not None:
+                out.append(Bitrate(**ids, bitrate_bps=bps))
+            if "rs" in new or "csi" in new:
+                cdn = _text(new["rs"], 256) if "rs" in new else None
+                edge = _text(new["csi"], 256) if "csi" in new else None
+                out.append(CdnUpdate(**ids, cdn=cdn, edge_server=edge))
+            if any(k in new for k in ("an", "url", "lv", "cl", "vid", "pn", "tags")):
+                content = _content(new.get("an"), new.get("url"), new.get("lv"), new.get("cl"))
+                vid = new.get("vid")
+                out.append(
+                    MetadataUpdate(
+                        **ids,
+                        content=content,
+                        viewer_id=_text(vid, 256) if vid is not None else None,
+                        metadata=_metadata(new.get("pn"), new.get("tags")),
+                    )
+                )
+        case "CwsErrorEvent":
+            out.append(PlayerError(**ids, message=_text(ev.err), fatal=bool(ev.ft)))
+        case "CwsSeekEvent":
+            if ev.act == "pss":
+                out.append(SeekStart(**ids))
+            elif ev.act == "pse":
+                out.append(SeekEnd(**ids))
+        case "CwsSessionEndEvent":
+            out.append(End(**ids))
+    # Custom events (including the ad pods' Conviva.PodStart/PodEnd: their time is the NOT_MONITORED
+    # state the SDK reports with them) and unknown kinds carry nothing the session document keeps.
+    return out
+
+
+def decode_events(
+    heartbeat: Heartbeat, *, receive_ms: int, new_client_id: Callable[[Heartbeat], str]
+) -> DecodedHeartbeat:
+    """The heartbeat's internal events on the server timeline (``receive_ms`` - the heartbeat's own
+    age, as the native protocol corrects skew); an event index is its position in ``evs``, and the
+    heartbeat's own start and snapshot take the indexes after them."""
+    kind = "probe" if heartbeat.sf == 0 else "ad" if heartbeat.ad else "content"
+    assigned: str | None = None
+    client_id = heartbeat.clid
+    if client_id == UNKNOWN_CLIENT_ID:
+        client_id = assigned = new_client_id(heartbeat)
+    batch = DecodedBatch([], {}, {})
+    if kind != "content":
+        return DecodedHeartbeat(heartbeat.cid, kind, client_id, assigned, batch)
+    if not is_valid_client_id(client_id):
+        raise InvalidBatch("clid must be four unsigned 32-bit integers joined by dots", "clid")
+    session_id = str(heartbeat.sid)
+    offset_ms = receive_ms - (heartbeat.sst + heartbeat.st)
+    base_seq = heartbeat.seq * SLOTS
+    slot = 0
+
+    def place(st: int) -> int | None:
+        t_ms = heartbeat.sst + st + offset_ms
+        return t_ms if receive_ms - MAX_EVENT_AGE_MS <= t_ms <= receive_ms + MAX_EVENT_FUTURE_MS else None
+
+    for index, raw in enumerate(heartbeat.evs):
+        if index >= MAX_EVENTS_PER_HEARTBEAT:
+            batch.rejected[index] = f"a heartbeat may carry at most {MAX_EVENTS_PER_HEARTBEAT} events"
+            continue
+        try:
+            ev = _EVENT.decode(raw)
+        except RecursionError:
+            batch.rejected[index] = "the event is nested too deeply"
+            continue
+        except msgspec.DecodeError as exc:  # ValidationError included
+            batch.rejected[index] = str(exc)
+            continue
+        t_ms = place(ev.st) if -(2**31) <= ev.st < 2**31 else None
+        if t_ms is None:
+            batch.rejected[index] = "st places the event more than 24 hours before or 5 minutes after its receipt"
+            continue
+        for event in _changes(ev, {"client_id": client_id, "session_id": session_id, "seq": 0, "t_ms": t_ms}):
+            if slot >= MAX_EVENTS_PER_HEARTBEAT:
+                break
+            event.seq = base_seq + slot
+            slot += 1
+            batch.events.append((index, event))
+
+    ids = {"client_id": client_id, "session_id": session_id}
+    start_ms = place(0)
+    if start_ms is not None:
+        start_kind = Start if heartbeat.seq == 0 else RepeatedStart
+        start = start_kind(
+            **ids,
+            seq=base_seq + _START_SLOT,
+            t_ms=start_ms,
+            content=_content(heartbeat.an, heartbeat.url, heartbeat.lv, heartbeat.cl),
+            device=_device(heartbeat.pm),
+            viewer_id=_text(heartbeat.vid, 256),
+            metadata=_metadata(heartbeat.pn, heartbeat.tags),
+        )
+        batch.events.append((len(heartbeat.evs), start))
+    fps = heartbeat.afps
+    snapshot = Snapshot(
+        **ids,
+        seq=base_seq + _SNAPSHOT_SLOT,
+        t_ms=receive_ms,
+        state=_state(heartbeat.ps, had_state=False),  # 100 says nothing about what is in force
+        bitrate_bps=_kbps_to_bps(heartbeat.br),
+        playhead_ms=round(heartbeat.pht) if heartbeat.pht is not None and 0 <= heartbeat.pht <= 10**11 else None,
+        fps=float(fps) if fps is not None and 0 < fps <= 1000 else None,
+        cdn=_text(heartbeat.rs, 256) if heartbeat.rs is not None else None,
+        edge_server=_text(heartbeat.csi, 256) if heartbeat.csi is not None else None,
+    )
+    batch.events.append((len(heartbeat.evs) + 1, snapshot))
+    if assigned is not None:
+        batch.assigned_client_ids[session_id] = assigned
+    return DecodedHeartbeat(heartbeat.cid, kind, client_id, assigned, batch)
