@@ -30,6 +30,7 @@ from reelsight.ingest.events import (
 
 SST = 1796156657135
 RECEIVE = 1796156700000  # server receive time of every heartbeat below
+INTERVAL = 20_000  # the heartbeat interval the gateway hands out
 CLID = "1576798714.971952420.2143643190.1395192873"
 SID = -266054978
 IDS = {"client_id": CLID, "session_id": str(SID)}
@@ -40,7 +41,7 @@ META = {"vid": "viewer-vod_full", "tags": TAGS, "an": "acc-vod_full", "pn": "Acc
         "rs": "AKAMAI", "efps": 30, "url": "https://cdn.example/vod_full/master.m3u8"}  # fmt: skip
 CONTENT = Content(asset="acc-vod_full", stream_url="https://cdn.example/vod_full/master.m3u8", is_live=False,
                   length_ms=600_000)  # fmt: skip
-DEVICE = Device(hardware_type="Set-top Box", manufacturer="AcmeCorp", model="Box 3", marketing_name="Box 3",
+DEVICE = Device(hardware_type="Set-top Box", manufacturer="AcmeCorp", model="Box 3", marketing_name="",
                 name="Acme Box 3", os="Linux", os_family="Linux", os_version="6.1")  # fmt: skip
 METADATA = {"player_name": "AccPlayer", "app_version": "9.9.1", "scenario": "vod_full", "subscription_tier": "premium"}
 
@@ -55,7 +56,9 @@ def heartbeat(seq: int, st: int, evs: list[dict[str, Any]] | None = None, **fiel
 
 
 def decode(body: bytes, clid: str = "9.9.9.9") -> conviva.DecodedHeartbeat:
-    return conviva.decode_events(conviva.decode_heartbeat(body), receive_ms=RECEIVE, new_client_id=lambda _hb: clid)
+    return conviva.decode_events(
+        conviva.decode_heartbeat(body), receive_ms=RECEIVE, new_client_id=lambda _hb: clid, interval_ms=INTERVAL
+    )
 
 
 def events_of(decoded: conviva.DecodedHeartbeat) -> list[Event]:
@@ -73,8 +76,8 @@ def test_first_heartbeat_opens_the_session_with_its_metadata_and_device() -> Non
     assert decoded.kind == "content"
     assert decoded.assigned_client_id is None
     assert events_of(decoded) == [
-        CdnUpdate(**IDS, seq=0, t_ms=at(1, 2), cdn="AKAMAI"),  # the first change carries rs too
-        MetadataUpdate(**IDS, seq=1, t_ms=at(1, 2), content=CONTENT, viewer_id="viewer-vod_full", metadata=METADATA),
+        CdnUpdate(**IDS, seq=1, t_ms=at(1, 2), cdn="AKAMAI"),  # the first change carries rs too
+        MetadataUpdate(**IDS, seq=2, t_ms=at(1, 2), content=CONTENT, viewer_id="viewer-vod_full", metadata=METADATA),
         Start(
             **IDS,
             seq=510,
@@ -97,9 +100,9 @@ def test_urgent_heartbeat_after_the_first_frame() -> None:
     body = heartbeat(1, 1208, evs, ps=3, br=1500, pht=0, afps=30, hbinfos=[{"seq": 0, "rtt": 20, "err": "ok"}])
     got = events_of(decode(body))
     assert got == [
-        StateChange(**IDS, seq=512, t_ms=RECEIVE - 1197, state=PlayerState.BUFFERING),
-        Bitrate(**IDS, seq=513, t_ms=RECEIVE - 1192, bitrate_bps=1_500_000),
-        StateChange(**IDS, seq=514, t_ms=RECEIVE - 209, state=PlayerState.PLAYING),
+        StateChange(**IDS, seq=513, t_ms=RECEIVE - 1197, state=PlayerState.BUFFERING),
+        Bitrate(**IDS, seq=514, t_ms=RECEIVE - 1192, bitrate_bps=1_500_000),
+        StateChange(**IDS, seq=515, t_ms=RECEIVE - 209, state=PlayerState.PLAYING),
         RepeatedStart(
             **IDS,
             seq=1022,
@@ -133,10 +136,10 @@ def test_seek_end_edge_ip_and_cdn_change_arrive_as_partial_updates() -> None:
     got = events_of(decode(body))
     base = 8 * conviva.SLOTS
     assert got[:4] == [
-        SeekEnd(**IDS, seq=base, t_ms=at(13499, 15214)),
-        StateChange(**IDS, seq=base + 1, t_ms=at(13999, 15214), state=PlayerState.PLAYING),
-        CdnUpdate(**IDS, seq=base + 2, t_ms=at(14500, 15214), cdn=None, edge_server="203.0.113.7"),
-        CdnUpdate(**IDS, seq=base + 3, t_ms=at(14501, 15214), cdn="FASTLY", edge_server=None),
+        SeekEnd(**IDS, seq=base + 1, t_ms=at(13499, 15214)),
+        StateChange(**IDS, seq=base + 2, t_ms=at(13999, 15214), state=PlayerState.PLAYING),
+        CdnUpdate(**IDS, seq=base + 3, t_ms=at(14500, 15214), cdn=None, edge_server="203.0.113.7"),
+        CdnUpdate(**IDS, seq=base + 4, t_ms=at(14501, 15214), cdn="FASTLY", edge_server=None),
     ]
     assert got[-1] == Snapshot(**IDS, seq=base + 511, t_ms=RECEIVE, state=PlayerState.PLAYING, bitrate_bps=3_000_000,
                                playhead_ms=2000, cdn="FASTLY", edge_server="203.0.113.7")  # fmt: skip
@@ -158,8 +161,8 @@ def test_an_ad_break_is_not_monitored_time_and_its_pod_events_carry_nothing() ->
     got = events_of(decode(heartbeat(2, 4434, evs, ps=100, br=2500, lv=True)))
     base = 2 * conviva.SLOTS
     assert got[:2] == [
-        StateChange(**IDS, seq=base, t_ms=at(3000, 4434), state=PlayerState.NOT_MONITORED),
-        StateChange(**IDS, seq=base + 1, t_ms=at(4000, 4434), state=PlayerState.NOT_MONITORED),
+        StateChange(**IDS, seq=base + 1, t_ms=at(3000, 4434), state=PlayerState.NOT_MONITORED),
+        StateChange(**IDS, seq=base + 2, t_ms=at(4000, 4434), state=PlayerState.NOT_MONITORED),
     ]
     assert got[-1].seq == base + 511
     assert isinstance(got[-1], Snapshot)
@@ -175,10 +178,10 @@ def test_a_start_failure_ends_in_one_heartbeat() -> None:
     ]
     got = events_of(decode(heartbeat(1, 1500, evs, ps=1)))
     assert got[:4] == [
-        StateChange(**IDS, seq=512, t_ms=RECEIVE - 1495, state=PlayerState.BUFFERING),
-        PlayerError(**IDS, seq=513, t_ms=RECEIVE, message="ENTITLEMENT_DENIED: subscription required", fatal=True),
-        StateChange(**IDS, seq=514, t_ms=RECEIVE, state=PlayerState.STOPPED),
-        End(**IDS, seq=515, t_ms=RECEIVE),
+        StateChange(**IDS, seq=513, t_ms=RECEIVE - 1495, state=PlayerState.BUFFERING),
+        PlayerError(**IDS, seq=514, t_ms=RECEIVE, message="ENTITLEMENT_DENIED: subscription required", fatal=True),
+        StateChange(**IDS, seq=515, t_ms=RECEIVE, state=PlayerState.STOPPED),
+        End(**IDS, seq=516, t_ms=RECEIVE),
     ]
 
 
@@ -246,3 +249,25 @@ def test_internal_events_round_trip_through_the_live_log_encoding() -> None:
     log = msgspec.json.Decoder(Event)
     for event in events_of(decoded):
         assert log.decode(msgspec.json.encode(event)) == event
+
+
+def test_after_a_lost_heartbeat_a_snapshot_corrects_the_session_where_it_was_built() -> None:
+    """The SDK says heartbeat 2 failed: what was in force when it was built (about one interval
+    before this one, and before this heartbeat's first event) is the ``old`` side of this
+    heartbeat's first changes: playing at 3000 kbps."""
+    evs = [
+        {"new": {"ps": 12}, "old": {"ps": 3}, "t": "CwsStateChangeEvent", "st": 70_000, "seq": 9},
+        {"new": {"br": 1500}, "old": {"br": 3000}, "t": "CwsStateChangeEvent", "st": 71_000, "seq": 10},
+    ]
+    info = [{"seq": 1, "rtt": 20, "err": "ok"}, {"seq": 2, "rtt": 10000, "err": "HTTP error 500"}]
+    got = events_of(decode(heartbeat(3, 75_000, evs, hbinfos=info, ps=12, br=1500)))
+    assert got[0] == Snapshot(**IDS, seq=3 * conviva.SLOTS, t_ms=RECEIVE - INTERVAL, state=PlayerState.PLAYING,
+                              bitrate_bps=3_000_000)  # fmt: skip
+    assert got[1] == StateChange(**IDS, seq=3 * conviva.SLOTS + 1, t_ms=at(70_000, 75_000), state=PlayerState.PAUSED)
+    # no earlier than its first event: an interval estimate past it is clamped there
+    early = events_of(decode(heartbeat(3, 75_000, [{**evs[0], "st": 50_000}], hbinfos=info, ps=12)))
+    assert early[0].t_ms == at(50_000, 75_000) - 1
+    # a heartbeat whose predecessor arrived ("ok") or is still in flight ("pending") yields none
+    for err in ("ok", "pending"):
+        fine = events_of(decode(heartbeat(3, 75_000, evs, hbinfos=[{"seq": 2, "rtt": 5, "err": err}], ps=12)))
+        assert fine[0].seq == 3 * conviva.SLOTS + 1

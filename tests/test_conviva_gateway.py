@@ -185,7 +185,9 @@ def _session_from(h: Harness, creds: Credentials, bodies: list[tuple[int, dict[s
     """Decode each (receive time, heartbeat) and feed it to a registry over a real SQLite log."""
     for receive_ms, body in bodies:
         heartbeat = conviva.decode_heartbeat(json.dumps(body).encode())
-        decoded = conviva.decode_events(heartbeat, receive_ms=receive_ms, new_client_id=lambda _hb: CLID)
+        decoded = conviva.decode_events(
+            heartbeat, receive_ms=receive_ms, new_client_id=lambda _hb: CLID, interval_ms=20_000
+        )
         h.send([event for _index, event in decoded.batch.events], receive_ms)
     (stored,) = h.stored()
     return stored

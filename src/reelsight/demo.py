@@ -10,6 +10,7 @@ from reelsight import credentials
 from reelsight.clock import SystemClock
 from reelsight.errors import NotFoundInStore
 from reelsight.generate.sessions import generate_sessions
+from reelsight.ingest import conviva
 from reelsight.settings import Settings
 from reelsight.store.base import SessionStore
 from reelsight.store.records import to_record
@@ -48,6 +49,11 @@ def prepare_demo(
     echo("Geo and network data: IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0.")
     echo("Try it (sessions that ended in the last 3 hours):")
     echo(f"  curl -u '{key_id}:{secret}' 'http://{settings.host}:{settings.port}{PATH}?limit=5'")
+    gateway = f"http://{settings.host}:{settings.port}{conviva.gateway_prefix(settings.conviva_path_prefix)}"
+    echo(
+        f"Players with the Conviva JS SDK report here with gatewayUrl {gateway!r} and customer key "
+        f"{account.ingest_key!r} (docs/ingest-conviva.md)."
+    )
     return key_id, secret
 
 

@@ -46,11 +46,13 @@ from reelsight.sessions.document import is_valid_client_id
 PATH = "/0/wsg"
 UNKNOWN_CLIENT_ID = "0"
 CONTENT_SESSION_FLAGS = 7  # `sf`: 0 marks the SDK's own IPv4/IPv6 probe sessions
-# Internal seq = heartbeat seq * SLOTS + slot: the events of one heartbeat take slots 0..SLOTS-3,
-# its start and snapshot the last two, so a snapshot sorts after its own events and before any
-# later heartbeat's (see ``Snapshot``).
+# Internal seq = heartbeat seq * SLOTS + slot. Slot 0 is the snapshot of the lost heartbeat before
+# this one (when there was one), the events take slots 1..SLOTS-3, the start and the snapshot the
+# last two: a snapshot sorts after its own events and before any later heartbeat's (``Snapshot``).
 SLOTS = 512
-MAX_EVENTS_PER_HEARTBEAT = SLOTS - 2
+_LOST_SNAPSHOT_SLOT = 0
+_FIRST_EVENT_SLOT = 1
+MAX_EVENTS_PER_HEARTBEAT = SLOTS - 3
 _START_SLOT = SLOTS - 2
 _SNAPSHOT_SLOT = SLOTS - 1
 MAX_HEARTBEAT_SEQ = (2**31 - 1) // SLOTS - 1
@@ -98,6 +100,13 @@ OS_NAMES = {
 TAG_DIMENSIONS = {"c3.app.version": "app_version"}
 
 
+def gateway_prefix(prefix: str) -> str:
+    """The path part of ``gatewayUrl`` for a configured prefix: one leading slash, none trailing
+    ("conviva/" -> "/conviva"); the SDK appends :data:`PATH` to it."""
+    stripped = prefix.strip("/")
+    return "/" + stripped if stripped else ""
+
+
 class _DeviceMetadata(msgspec.Struct):
     dvb: str = ""
     dvma: str = ""
@@ -110,6 +119,13 @@ class _DeviceMetadata(msgspec.Struct):
     brv: str = ""
     fw: str = ""
     fwv: str = ""
+
+
+class _HeartbeatInfo(msgspec.Struct):
+    """The SDK's note on an earlier heartbeat: ``err`` "ok", "pending", or why it failed."""
+
+    seq: int = -1
+    err: str = "ok"
 
 
 class Heartbeat(msgspec.Struct):
@@ -135,6 +151,7 @@ class Heartbeat(msgspec.Struct):
     pht: float | None = None
     afps: float | None = None
     csi: str | None = None
+    hbinfos: list[_HeartbeatInfo] = []
     tags: dict[str, Any] | None = None
     pm: _DeviceMetadata | None = None
     evs: list[msgspec.Raw] = []
@@ -226,8 +243,7 @@ def _device(pm: _DeviceMetadata | None) -> Device:
     return Device(
         hardware_type=HARDWARE_TYPES.get(pm.dvt.strip().lower(), pm.dvt.strip()[:256]),
         manufacturer=(pm.dvma or pm.dvb).strip()[:256],
-        model=model[:256],
-        marketing_name=model[:256],
+        model=model[:256],  # no marketing name: enrichment makes it "manufacturer model" (enrichment.md)
         name=f"{brand} {model}".strip()[:256],
         os=os_name[:256],
         os_family=os_name[:256],
@@ -294,12 +310,40 @@ def _changes(ev: _Event, ids: dict[str, Any]) -> list[Event]:
     return out
 
 
+def previous_was_lost(heartbeat: Heartbeat) -> bool:
+    """The SDK reports (in ``hbinfos``) that the heartbeat before this one failed: its events and its
+    snapshot never arrived."""
+    return any(info.seq == heartbeat.seq - 1 and info.err not in ("ok", "pending") for info in heartbeat.hbinfos)
+
+
+def _before_first_change(heartbeat: Heartbeat, events: list[_Event]) -> tuple[PlayerState | None, int | None]:
+    """The player state and bitrate in force before this heartbeat's first change of each: the
+    ``old`` value of that change, or the snapshot's when nothing changed."""
+    state = _state(heartbeat.ps, had_state=False)
+    bitrate = _kbps_to_bps(heartbeat.br)
+    for field in ("ps", "br"):
+        first = next((ev for ev in events if ev.t == "CwsStateChangeEvent" and field in (ev.new or {})), None)
+        if first is None:
+            continue
+        old = (first.old or {}).get(field)
+        if field == "ps":
+            state = _state(old, had_state=False) if old is not None else None
+        else:
+            bitrate = _kbps_to_bps(old) if old is not None else None
+    return state, bitrate
+
+
 def decode_events(
-    heartbeat: Heartbeat, *, receive_ms: int, new_client_id: Callable[[Heartbeat], str]
+    heartbeat: Heartbeat, *, receive_ms: int, new_client_id: Callable[[Heartbeat], str], interval_ms: int
 ) -> DecodedHeartbeat:
     """The heartbeat's internal events on the server timeline (``receive_ms`` - the heartbeat's own
     age, as the native protocol corrects skew); an event index is its position in ``evs``, and the
-    heartbeat's own start and snapshot take the indexes after them."""
+    heartbeat's own start and snapshots take the indexes after them.
+
+    When the SDK says the previous heartbeat failed, a snapshot of what was in force when that one
+    was built (``interval_ms``, the interval the gateway hands out, before this one, and before this
+    heartbeat's first event) corrects the session there: a change lost with it then costs at most
+    one interval of attribution."""
     kind = "probe" if heartbeat.sf == 0 else "ad" if heartbeat.ad else "content"
     assigned: str | None = None
     client_id = heartbeat.clid
@@ -313,7 +357,8 @@ def decode_events(
     session_id = str(heartbeat.sid)
     offset_ms = receive_ms - (heartbeat.sst + heartbeat.st)
     base_seq = heartbeat.seq * SLOTS
-    slot = 0
+    slot = _FIRST_EVENT_SLOT
+    decoded_events: list[_Event] = []
 
     def place(st: int) -> int | None:
         t_ms = heartbeat.sst + st + offset_ms
@@ -335,14 +380,29 @@ def decode_events(
         if t_ms is None:
             batch.rejected[index] = "st places the event more than 24 hours before or 5 minutes after its receipt"
             continue
+        decoded_events.append(ev)
         for event in _changes(ev, {"client_id": client_id, "session_id": session_id, "seq": 0, "t_ms": t_ms}):
-            if slot >= MAX_EVENTS_PER_HEARTBEAT:
+            if slot > MAX_EVENTS_PER_HEARTBEAT:
                 break
             event.seq = base_seq + slot
             slot += 1
             batch.events.append((index, event))
 
     ids = {"client_id": client_id, "session_id": session_id}
+    if heartbeat.seq > 0 and previous_was_lost(heartbeat):
+        first_ms = min((event.t_ms for _index, event in batch.events), default=receive_ms)
+        lost_ms = min(receive_ms - interval_ms, first_ms - 1)
+        state, bitrate = _before_first_change(heartbeat, decoded_events)
+        if lost_ms >= receive_ms - MAX_EVENT_AGE_MS:
+            lost = Snapshot(
+                client_id=client_id,
+                session_id=session_id,
+                seq=base_seq + _LOST_SNAPSHOT_SLOT,
+                t_ms=lost_ms,
+                state=state,
+                bitrate_bps=bitrate,
+            )
+            batch.events.insert(0, (len(heartbeat.evs) + 2, lost))
     start_ms = place(0)
     if start_ms is not None:
         start_kind = Start if heartbeat.seq == 0 else RepeatedStart

@@ -25,8 +25,7 @@ _PREFLIGHT_MAX_AGE_S = "86400"
 
 def gateway_path(settings: Settings) -> str:
     """``<prefix>/0/wsg``; the prefix gets one leading slash and no trailing one ("conviva/" -> "/conviva")."""
-    prefix = settings.conviva_path_prefix.strip("/")
-    return ("/" + prefix if prefix else "") + conviva.PATH
+    return conviva.gateway_prefix(settings.conviva_path_prefix) + conviva.PATH
 
 
 def conviva_client_id(account_id: int, sender: Sender, heartbeat: conviva.Heartbeat) -> str:
@@ -81,7 +80,10 @@ class ConvivaGateway:
             raise InvalidIngestKey()
         sender = sender_of(request, self._resolve_client_ip)
         decoded = conviva.decode_events(
-            heartbeat, receive_ms=receive_ms, new_client_id=functools.partial(conviva_client_id, account.id, sender)
+            heartbeat,
+            receive_ms=receive_ms,
+            new_client_id=functools.partial(conviva_client_id, account.id, sender),
+            interval_ms=self._interval_s * 1000,
         )
         self._intake.count_request(PROTOCOL, decoded.kind)
         if decoded.kind == "content":
