@@ -36,14 +36,14 @@ def raw_batch(creds: Credentials, events_json: bytes) -> bytes:
 @pytest.mark.parametrize(
     ("events", "message"),
     [
-        (b"[" * 100_000 + b"]" * 100_000, "the body is nested too deeply to be a batch"),
+        (b"[" * 100_000 + b"]" * 100_000, "the body is nested too deeply to be a batch of protocol version 1"),
         (
             b'[{"type":"start","client_id":"1.2.3.4","session_id":"7","seq":0,"t_ms":1,"metadata":'
             + b'{"a":' * 50_000
             + b"1"
             + b"}" * 50_000
             + b"}]",
-            "the body is nested too deeply to be a batch",
+            "the body is nested too deeply to be a batch of protocol version 1",
         ),
     ],
     ids=["events-100k-deep", "metadata-50k-deep"],

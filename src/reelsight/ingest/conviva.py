@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from reelsight.errors import InvalidBatch
-from reelsight.ingest.decoded import DecodedBatch
+from reelsight.ingest.decoded import DecodedBatch, decode_body
 from reelsight.ingest.events import (
     MAX_METADATA_KEY_CHARS,
     MAX_METADATA_KEYS,
@@ -185,14 +185,7 @@ class DecodedHeartbeat:
 
 def decode_heartbeat(body: bytes) -> Heartbeat:
     """Parse the body; :class:`InvalidBatch` when it is not a heartbeat at all."""
-    try:
-        heartbeat = _HEARTBEAT.decode(body)
-    except RecursionError:
-        raise InvalidBatch("the heartbeat is nested too deeply") from None
-    except msgspec.ValidationError as exc:
-        raise InvalidBatch(f"not a Conviva heartbeat: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise InvalidBatch(f"the body is not valid JSON: {exc}") from None
+    heartbeat = decode_body(_HEARTBEAT, body, what="a Conviva heartbeat")
     if not -(2**31) <= heartbeat.sid < 2**31:
         raise InvalidBatch("sid must be a signed 32-bit integer", "sid")
     if not 0 <= heartbeat.seq <= MAX_HEARTBEAT_SEQ:

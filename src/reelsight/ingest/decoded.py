@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TypeVar
 
+import msgspec
+
+from reelsight.errors import InvalidBatch
 from reelsight.ingest.events import Event
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -16,3 +22,16 @@ class DecodedBatch:
     events: list[tuple[int, Event]]
     rejected: dict[int, str]
     assigned_client_ids: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def decode_body(decoder: msgspec.json.Decoder[T], body: bytes, *, what: str) -> T:
+    """Decode a request body, or :class:`InvalidBatch` saying why not: the one way every protocol
+    parses its JSON, so that no decoding error (nesting included) is ever a 500."""
+    try:
+        return decoder.decode(body)
+    except RecursionError:
+        raise InvalidBatch(f"the body is nested too deeply to be {what}") from None
+    except msgspec.ValidationError as exc:
+        raise InvalidBatch(f"the body is not {what}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidBatch(f"the body is not valid JSON: {exc}") from None

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import msgspec
 
 from reelsight.errors import InvalidBatch, PayloadTooLarge
-from reelsight.ingest.decoded import DecodedBatch
+from reelsight.ingest.decoded import DecodedBatch, decode_body
 from reelsight.ingest.events import (
     MAX_ID_CHARS,
     MAX_METADATA_KEY_CHARS,
@@ -65,14 +65,7 @@ _EVENT = msgspec.json.Decoder(NativeEvent)  # the wire's kinds only: internal ki
 
 
 def decode_envelope(body: bytes, *, max_events: int) -> NativeBatch:
-    try:
-        batch = _ENVELOPE.decode(body)
-    except RecursionError:
-        raise InvalidBatch("the body is nested too deeply to be a batch") from None
-    except msgspec.ValidationError as exc:
-        raise InvalidBatch(f"the batch does not match protocol version {PROTOCOL_VERSION}: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise InvalidBatch(f"the body is not valid JSON: {exc}") from None
+    batch = decode_body(_ENVELOPE, body, what=f"a batch of protocol version {PROTOCOL_VERSION}")
     if batch.v != PROTOCOL_VERSION:
         raise InvalidBatch(f"unsupported protocol version {batch.v}; this server speaks {PROTOCOL_VERSION}", "v")
     if not 0 < batch.sent_at_ms < _MAX_EPOCH_MS:
