@@ -9,7 +9,15 @@ import httpx
 import msgspec
 import pytest
 
-from reelsight.errors import API_ERRORS, ApiError, InvalidIngestKey, MethodNotAllowed, RateLimited, Unauthorized
+from reelsight.errors import (
+    API_ERRORS,
+    ApiError,
+    IngestKeyGone,
+    InvalidIngestKey,
+    MethodNotAllowed,
+    RateLimited,
+    Unauthorized,
+)
 from reelsight.query.parse import SessionQuery
 from reelsight.settings import Settings
 from reelsight.store.base import StoredSession
@@ -23,6 +31,7 @@ CODES = {
     "InvalidRequest": (400, "invalid_request"),
     "Unauthorized": (401, "unauthorized"),
     "InvalidIngestKey": (401, "unauthorized"),
+    "IngestKeyGone": (410, "unknown_ingest_key"),
     "RequestTimeout": (408, "request_timeout"),
     "UriTooLong": (414, "uri_too_long"),
     "HeaderTooLarge": (431, "request_header_too_large"),
@@ -45,8 +54,8 @@ CODES = {
 def test_every_error_maps_to_its_status_and_envelope(error_type: type[ApiError]) -> None:
     if error_type is Unauthorized:
         error: ApiError = Unauthorized()
-    elif error_type is InvalidIngestKey:
-        error = InvalidIngestKey()
+    elif error_type in (InvalidIngestKey, IngestKeyGone):
+        error = error_type()  # type: ignore[call-arg]
     elif error_type is RateLimited:
         error = RateLimited("slow down", 7)
     elif error_type is MethodNotAllowed:
@@ -59,6 +68,8 @@ def test_every_error_maps_to_its_status_and_envelope(error_type: type[ApiError])
     body = msgspec.json.decode(bytes(response.body))
     if error_type is Unauthorized:
         assert body == {"message": "Unauthorized"}
+    elif error_type is IngestKeyGone:
+        assert body == {"message": "unknown ingest key: stop reporting to this URL", "code": code}
     elif error_type is InvalidIngestKey:
         assert body == {"message": "unknown ingest key", "code": code}
         assert "www-authenticate" not in response.headers

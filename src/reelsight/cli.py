@@ -314,6 +314,17 @@ def simulate(
         sys.exit(1)
 
 
+@main.command("cmcd-session")
+@click.argument("sid")
+def cmcd_session(sid: str) -> None:
+    """Print the client_id and session_id of the CMCD session a player logged as SID (its `sid`),
+    and the read API parameters that find it."""
+    from reelsight.ingest.cmcd import session_identity
+
+    client_id, session_id = session_identity(sid)
+    click.echo(f"client_id:  {client_id}\nsession_id: {session_id}\nfind it:    ?client_id={client_id}")
+
+
 # -- serving ------------------------------------------------------------------------------------
 
 

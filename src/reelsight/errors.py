@@ -13,6 +13,7 @@ ReelsightError
  |    +-- NotFound               404 not_found
  |    +-- MethodNotAllowed       405 method_not_allowed
  |    +-- RequestTimeout         408 request_timeout: the request head or body arrived too slowly
+ |    +-- IngestKeyGone          410 unknown_ingest_key: a CMCD collector URL's key (the code players read as "stop")
  |    +-- PayloadTooLarge        413 payload_too_large
  |    +-- UriTooLong             414 uri_too_long: the request line is over max_request_line_bytes
  |    +-- TimeRangeOutOfBounds   422 time_range_out_of_bounds
@@ -64,6 +65,14 @@ class InvalidIngestKey(ApiError):
 
     def __init__(self) -> None:
         super().__init__("unknown ingest key")
+
+
+class IngestKeyGone(ApiError):
+    status = 410
+    code = "unknown_ingest_key"
+
+    def __init__(self) -> None:
+        super().__init__("unknown ingest key: stop reporting to this URL")
 
 
 class InvalidRequest(ApiError):
@@ -162,6 +171,7 @@ API_ERRORS: tuple[type[ApiError], ...] = (
     InvalidRequest,
     Unauthorized,
     InvalidIngestKey,
+    IngestKeyGone,
     RequestTimeout,
     UriTooLong,
     HeaderTooLarge,

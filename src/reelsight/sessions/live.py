@@ -86,6 +86,12 @@ class _Pending:
     index: int
 
 
+def _moves_start(session: LiveSession, start: RepeatedStart) -> bool:
+    """A repeated start earlier than the session's start (reports arrived out of order) is kept:
+    the session starts at the earliest report."""
+    return session.state.start_ms is None or start.t_ms < session.state.start_ms
+
+
 class LiveRegistry:
     def __init__(
         self,
@@ -146,7 +152,7 @@ class LiveRegistry:
                         continue
                     session = self._open(key, batch)
                     opened.add(key)
-                if isinstance(event, RepeatedStart) and session.has_start:
+                if isinstance(event, RepeatedStart) and session.has_start and not _moves_start(session, event):
                     statuses[number][index] = "duplicate"  # the report repeats a start already had
                     continue
                 if isinstance(event, Start) and not session.has_start:

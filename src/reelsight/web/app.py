@@ -27,8 +27,9 @@ from reelsight.sessions.enrich import Enricher, client_ip, parse_trusted_proxies
 from reelsight.sessions.live import Enrich, LiveRegistry
 from reelsight.settings import Settings
 from reelsight.store.base import LiveLog, SessionStore
-from reelsight.web import ingest_route, sessions_route
+from reelsight.web import cmcd_route, ingest_route, sessions_route
 from reelsight.web.auth import Authenticator
+from reelsight.web.cmcd_route import CmcdCollector
 from reelsight.web.conviva_route import ConvivaGateway, gateway_path
 from reelsight.web.errors import (
     error_response,
@@ -38,6 +39,7 @@ from reelsight.web.errors import (
     handle_storage_failure,
     handle_unexpected,
 )
+from reelsight.web.ingest_common import preflight
 from reelsight.web.ingest_route import IngestEndpoint
 from reelsight.web.metrics_route import metrics_endpoint
 from reelsight.web.openapi import build_openapi
@@ -114,6 +116,7 @@ def create_app(
     intake = Intake(store, worker)
     ingest = IngestEndpoint(settings, clock, intake, resolve_ip)
     gateway = ConvivaGateway(settings, clock, intake, resolve_ip)
+    collector = CmcdCollector(settings, clock, intake, resolve_ip)
 
     async def openapi(_request: Request) -> Response:
         return Response(openapi_body, media_type="application/json")
@@ -142,7 +145,9 @@ def create_app(
             Route(sessions_route.PATH, sessions.handle, methods=["GET"]),
             Route(ingest_route.PATH, ingest.handle, methods=["POST"]),
             Route(gateway_path(settings), gateway.handle, methods=["POST"]),
-            Route(gateway_path(settings), gateway.preflight, methods=["OPTIONS"]),
+            Route(gateway_path(settings), preflight, methods=["OPTIONS"]),
+            *(Route(path, collector.handle, methods=["POST"]) for path in cmcd_route.PATHS),
+            *(Route(path, preflight, methods=["OPTIONS"]) for path in cmcd_route.PATHS),
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/metrics", metrics_endpoint(registry), methods=["GET"]),
             Route("/healthz", health, methods=["GET"]),

@@ -16,11 +16,10 @@ from reelsight.ingest import conviva
 from reelsight.ingest.intake import Intake, Sender, assigned_client_id
 from reelsight.settings import Settings
 from reelsight.web.errors import response_for
-from reelsight.web.ingest_common import read_body, sender_of
+from reelsight.web.ingest_common import read_body, sender_of, with_cors
 
 PROTOCOL = "conviva"
 _ENCODER = msgspec.json.Encoder()
-_PREFLIGHT_MAX_AGE_S = "86400"
 
 
 def gateway_path(settings: Settings) -> str:
@@ -34,12 +33,6 @@ def conviva_client_id(account_id: int, sender: Sender, heartbeat: conviva.Heartb
     return assigned_client_id(account_id, sender, str(heartbeat.sid), heartbeat.sst, "conviva")
 
 
-def _cors(request: Request, response: Response) -> Response:
-    response.headers["Access-Control-Allow-Origin"] = request.headers.get("origin") or "*"
-    response.headers["Vary"] = "Origin"
-    return response
-
-
 class ConvivaGateway:
     def __init__(
         self, settings: Settings, clock: Clock, intake: Intake, resolve_client_ip: Callable[[str, str | None], str]
@@ -50,15 +43,6 @@ class ConvivaGateway:
         self._resolve_client_ip = resolve_client_ip
         self._interval_s = max(1, settings.conviva_heartbeat_interval_s)
 
-    async def preflight(self, request: Request) -> Response:
-        response = Response(status_code=204)
-        response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-        response.headers["Access-Control-Allow-Headers"] = (
-            request.headers.get("access-control-request-headers") or "content-type"
-        )[:1024]
-        response.headers["Access-Control-Max-Age"] = _PREFLIGHT_MAX_AGE_S
-        return _cors(request, response)
-
     async def handle(self, request: Request) -> Response:
         try:
             response = await self._handle(request)
@@ -68,7 +52,7 @@ class ConvivaGateway:
                 raise  # a bug: the one handler answers 500 and the server logs it
             self._intake.count_request(PROTOCOL, "refused")
             response = known
-        return _cors(request, response)
+        return with_cors(request, response)
 
     async def _handle(self, request: Request) -> Response:
         receive_ms = self._clock.now_ms()

@@ -1,15 +1,18 @@
-"""What every ingest route reads from HTTP the same way: the body within its limit and the sender."""
+"""What every ingest route does with HTTP the same way: the body within its limit, the sender, and
+CORS for players on another origin (a preflight answer, and the header on every answer)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from reelsight.errors import PayloadTooLarge
 from reelsight.ingest.intake import Sender
 
 MAX_USER_AGENT_CHARS = 2048
+PREFLIGHT_MAX_AGE_S = "86400"
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -32,3 +35,20 @@ def sender_of(request: Request, resolve_client_ip: Callable[[str, str | None], s
     peer = request.client.host if request.client else ""
     ip = resolve_client_ip(peer, request.headers.get("x-forwarded-for"))
     return Sender(ip, request.headers.get("user-agent", "")[:MAX_USER_AGENT_CHARS])
+
+
+def with_cors(request: Request, response: Response) -> Response:
+    """Allow the request's origin to read the answer (browsers drop reports to a collector without it)."""
+    response.headers["Access-Control-Allow-Origin"] = request.headers.get("origin") or "*"
+    response.headers["Vary"] = "Origin"
+    return response
+
+
+async def preflight(request: Request) -> Response:
+    """``OPTIONS``: the CORS preflight a cross-origin ``POST`` with a JSON or CMCD body triggers."""
+    response = Response(status_code=204)
+    response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    requested = request.headers.get("access-control-request-headers") or "content-type"
+    response.headers["Access-Control-Allow-Headers"] = requested[:1024]
+    response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE_S
+    return with_cors(request, response)
