@@ -239,6 +239,7 @@ def test_the_key_as_a_path_segment_and_an_unknown_key_is_410(client: httpx.Clien
     assert gone.status_code == 410
     assert gone.json() == {"message": "unknown ingest key: stop reporting to this URL", "code": "unknown_ingest_key"}
     assert gone.headers["access-control-allow-origin"] == "https://p.example"
+    assert 'reelsight_ingest_requests_total{outcome="refused 410",protocol="cmcd"} 1.0' in client.get("/metrics").text
 
 
 def test_the_preflight(client: httpx.Client) -> None:

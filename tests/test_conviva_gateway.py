@@ -133,7 +133,7 @@ def test_unknown_key_is_refused_counted_and_stores_nothing(
     assert r.headers["access-control-allow-origin"] == "https://player.example"
     assert counts(db_path) == (0, 0, 0)
     assert (
-        'reelsight_ingest_requests_total{outcome="unknown_key",protocol="conviva"} 1.0' in client.get("/metrics").text
+        'reelsight_ingest_requests_total{outcome="refused 401",protocol="conviva"} 1.0' in client.get("/metrics").text
     )
 
 

@@ -8,8 +8,11 @@ from collections.abc import Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from reelsight.clock import Clock
 from reelsight.errors import PayloadTooLarge
-from reelsight.ingest.intake import Sender
+from reelsight.ingest.intake import Intake, Sender
+from reelsight.settings import Settings
+from reelsight.web.errors import response_for
 
 MAX_USER_AGENT_CHARS = 2048
 PREFLIGHT_MAX_AGE_S = "86400"
@@ -52,3 +55,40 @@ async def preflight(request: Request) -> Response:
     response.headers["Access-Control-Allow-Headers"] = requested[:1024]
     response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE_S
     return with_cors(request, response)
+
+
+class IngestRoute:
+    """What every ingest route is built from: the settings, the clock, the shared intake, and how
+    to find the client address behind trusted proxies."""
+
+    protocol = ""
+
+    def __init__(
+        self, settings: Settings, clock: Clock, intake: Intake, resolve_client_ip: Callable[[str, str | None], str]
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.intake = intake
+        self.resolve_client_ip = resolve_client_ip
+
+    def sender(self, request: Request) -> Sender:
+        return sender_of(request, self.resolve_client_ip)
+
+
+class BrowserIngestRoute(IngestRoute):
+    """A route that web players on another origin call: every answer, errors included, carries CORS
+    (a browser drops the answer, and the player the report, without it)."""
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            response = await self.answer(request)
+        except Exception as exc:
+            known = response_for(exc)
+            if known is None:
+                raise  # a bug: the one handler answers 500 and the server logs it
+            self.intake.count_request(self.protocol, f"refused {known.status_code}")
+            response = known
+        return with_cors(request, response)
+
+    async def answer(self, request: Request) -> Response:
+        raise NotImplementedError
