@@ -349,3 +349,10 @@ def test_fuzzed_bodies_never_fail(fuzz_server: LiveServer, media: Credentials, d
     )
     assert r.status_code in (204, 413), r.text
     assert r.headers["access-control-allow-origin"] == "*"
+
+
+def test_a_response_report_moves_nothing() -> None:
+    """``rr``: its ts is the request's start, its sta the state at the response's end (seconds apart
+    for a held segment), its br the requested rendition's: only the start is taken from it."""
+    line = f'br=(368),cid="film",e=rr,rc=200,sid="{SID}",sn=4,st=v,sta=r,ts={T},ttfb=42,url="http://x/seg.m4s"'
+    assert decode(line.encode()) == [start(4, T)]

@@ -51,6 +51,7 @@ _STEADY = frozenset({"p", "r", "w", "a"})  # states an interval report may corre
 _STATE_EVENT = "ps"
 _BITRATE_EVENT = "bc"
 _ERROR_EVENT = "e"
+_RESPONSE_EVENT = "rr"
 
 # The reasons a line is refused: fixed texts, so that /metrics can count them as labels.
 NOT_A_DICTIONARY = "not a CMCD dictionary"
@@ -191,7 +192,11 @@ def _events(report: dict[str, Any], ids: dict[str, Any]) -> list[Event]:
         out.append(PlayerError(**ids, message=_codes(report.get("ec")) or "error", fatal=fatal))
     if kind == _BITRATE_EVENT and bitrate_bps is not None:
         out.append(Bitrate(**ids, bitrate_bps=bitrate_bps))
-    # What a report of another kind says is in force (interval reports repeat sta and br).
+    # What a report of another kind says is in force (interval reports repeat sta and br). Not a
+    # response report: its ts is the request's start but its sta the state at the response's end
+    # (a held segment's `rr` says `r` seconds before the stall), and its br the requested object's.
+    if kind == _RESPONSE_EVENT:
+        return out
     snapshot_state = STATES.get(sta) if kind != _STATE_EVENT and sta in _STEADY else None
     snapshot_bitrate = bitrate_bps if kind != _BITRATE_EVENT else None
     if snapshot_state is not None or snapshot_bitrate is not None:
