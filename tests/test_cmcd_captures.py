@@ -1,11 +1,13 @@
 """CMCD lines the real players sent (``tests/cmcd/captures``: hls.js 1.7.4, dash.js 5.2.1 and Shaka
 5.2.12 in headless Chromium, one file per player and scenario, in arrival order), folded by the real
 decoder and live registry over a real SQLite log, against what each page's media element observed
-(``truth.json``). The captures are data the test reads, so this runs without a browser."""
+(``truth.json``). The captures are data the test reads, so this runs without a browser. And every
+captured line parsed as SVTA's reference decoder parses it."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import msgspec
 import pytest
 
 from reelsight.ingest import cmcd
+from tests import cmcd_browser as cb
 from tests.test_live_registry import TIMEOUT_MS, Harness
 
 CAPTURES = Path(__file__).parent / "cmcd" / "captures"
@@ -78,3 +81,28 @@ def test_a_missing_manifest(player: str, start_failure: bool, tmp_path: Path) ->
     assert status["is_video_start_failure"] is start_failure
     assert status["is_exit_before_video_start"] is not start_failure
     assert doc["lifetime_metrics"]["video_start_time_ms"] == -3000
+
+
+def _normalized(value: Any) -> Any:
+    """Our parsed value in the oracle's shape: inner lists as plain lists (parameters dropped)."""
+    if isinstance(value, list):
+        return [_normalized(item) for item, _params in value]
+    return value
+
+
+@pytest.mark.parametrize("capture", sorted(p.name for p in CAPTURES.glob("*.txt")))
+def test_every_captured_line_parses_as_the_svta_library_parses_it(capture: str) -> None:
+    """An independent oracle: SVTA's common-media-library CMCD decoder (npm ``@svta/cml-cmcd``, pinned
+    in tests/cmcd/package.json) must agree with our ``http-sf`` parse on every line the players sent."""
+    cb.ensure_players()
+    body = (CAPTURES / capture).read_bytes()
+    oracle = subprocess.run(
+        [cb.tool("node"), str(CAPTURES.parent / "oracle.mjs")], input=body, capture_output=True, check=True, timeout=60
+    )
+    theirs = [json.loads(line) for line in oracle.stdout.splitlines()]
+    reports, refused = cmcd.parse_body(body, "application/cmcd", max_lines=1000)
+    assert refused == {}
+    ours = [{key: _normalized(value) for key, value in report.items()} for _index, report in reports]
+    assert len(ours) == len(theirs) > 0
+    for mine, reference in zip(ours, theirs, strict=True):
+        assert mine == reference
