@@ -38,6 +38,11 @@ def account(store: SqliteStore) -> Credentials:
     return add_account(store, "players")
 
 
+def followed_script(totals: dict[str, Any]) -> bool:
+    """The page's element paused once, for about the 3 s the main scenario asks."""
+    return bool(totals["pause_count"] == 1 and abs(totals["paused_ms"] - 3000) <= TOLERANCE_MS)
+
+
 def sessions_by_sid(server: LiveServer, creds: Credentials, sids: list[str], wait_s: float) -> dict[str, Any]:
     wanted = {cmcd.session_identity(sid)[0]: sid for sid in sids}
     deadline = time.monotonic() + wait_s
@@ -62,6 +67,16 @@ def test_the_real_players_report_sessions_that_match_the_media_element(
     # The three full plays in one browser, then the six short pages: nine pages at once on two cores
     # delay the players' own state reports against the media element by seconds.
     runs = {**cb.run_scenarios(scenarios[:3]), **cb.run_scenarios(scenarios[3:])}
+    # On a loaded machine a page sometimes does not do what its script says (a resume that does not
+    # take leaves the element paused for 10 s). That is the browser, not the collector: such a play is
+    # run once more with a fresh session, and the comparison below stays as strict.
+    for number, scenario in enumerate(scenarios[:3]):
+        if not followed_script(runs[scenario.name]["truth"]["totals"]):
+            again = cb.main_scenario(cmcd_server, scenario.player, collector_url=url)
+            runs.update(cb.run_scenarios([again]))
+            scenarios[number] = again
+    for scenario in scenarios[:3]:
+        assert followed_script(runs[scenario.name]["truth"]["totals"]), runs[scenario.name]["truth"]["totals"]
     docs = sessions_by_sid(collector, account, [s.session_id for s in scenarios], wait_s=3 * SESSION_TIMEOUT_S)
     problems: list[str] = []
     for scenario in scenarios:
