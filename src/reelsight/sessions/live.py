@@ -244,6 +244,16 @@ class LiveRegistry:
     def _fold(self, session: LiveSession, items: list[_Pending]) -> list[_Pending]:
         """Apply this round's new events; returns those that fall after the session's End (late)."""
         items.sort(key=lambda p: event_sort_key(p.event))
+        # A repeated start that arrives after later events only moves the start earlier: time before
+        # the first event counts in nothing but the start time, so no re-fold is needed for it.
+        start_ms = session.state.start_ms
+        if start_ms is not None:
+            early = [p for p in items if isinstance(p.event, RepeatedStart) and p.event.t_ms <= start_ms]
+            if early:
+                session.state.start_ms = min(p.event.t_ms for p in early)
+                items = [p for p in items if not (isinstance(p.event, RepeatedStart) and p.event.t_ms <= start_ms)]
+                if not items:
+                    return []
         if event_sort_key(items[0].event) < session.last_order:
             logged = [_EVENT_DECODER.decode(body) for body in self._log.events_of(session.key)]
             self._refold(session, [*logged, *(p.event for p in items)])
