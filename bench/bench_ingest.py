@@ -49,13 +49,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import uvloop
 
 from benchutil import code_version, memory_mb
-from ingest_load import LoadClient, PhaseResult, percentile
+from ingest_load import LoadClient, PhaseResult, Players, percentile
 from ingest_split import Split, measure_split
 from ingest_workload import EVENTS_PER_BATCH, Workload
 
@@ -307,12 +307,12 @@ class Profile:
     self_top: list[tuple[str, int]]  # leaf frames (function (file:line)) by samples
 
 
-def read_profile(path: Path) -> Profile:
+def read_profile(path: Path, parts: Sequence[tuple[str, str]] | None = None) -> Profile:
     by_thread: collections.Counter[str] = collections.Counter()
     by_part: collections.Counter[str] = collections.Counter()
     leaves: collections.Counter[str] = collections.Counter()
     total = waiting = 0
-    parts = profile_parts()
+    parts = profile_parts() if parts is None else parts
     for line in path.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
@@ -357,12 +357,13 @@ class Options:
     end_share: float
     warmup_s: float
     profile_s: float
+    unit: str = "batches"  # what one request is, in the progress lines
 
 
-def describe(result: PhaseResult) -> str:
+def describe(result: PhaseResult, unit: str = "batches") -> str:
     p = result.latency_ms
     text = (
-        f"  {result.name}: {result.batches:,} batches in {result.wall_s:.1f} s = {result.batches_per_s:,.0f}/s,"
+        f"  {result.name}: {result.batches:,} {unit} in {result.wall_s:.1f} s = {result.batches_per_s:,.0f}/s,"
         f" {result.events_per_s:,.0f} events/s; latency p50 {statistics.median(p):.1f} ms,"
         f" p99 {percentile(p, 99):.1f} ms, max {max(p):.0f} ms; CPU s/s: server"
         f" {result.server_cpu_s / result.wall_s:.2f}, load generator {result.client_cpu_s / result.wall_s:.2f},"
@@ -376,17 +377,22 @@ def describe(result: PhaseResult) -> str:
 
 
 async def drive(
-    target: Target, workload: Workload, options: Options, *, after_fill: Callable[[], None] | None = None
+    target: Target,
+    workload: Players,
+    options: Options,
+    *,
+    after_fill: Callable[[], None] | None = None,
+    client_type: type[LoadClient] = LoadClient,
 ) -> TargetRun:
     """The phases against one target: fill, warm-up, open loop at the rate, saturation."""
     run = TargetRun(target.name)
-    client = LoadClient(workload, "127.0.0.1", target.port, options.connections)
+    client = client_type(workload, "127.0.0.1", target.port, options.connections)
 
     async def phase(awaitable: Awaitable[PhaseResult]) -> None:
         await client.connect()
         result = await measured(target, awaitable)
         run.phases.append(result)
-        print(describe(result), flush=True)
+        print(describe(result, options.unit), flush=True)
 
     run.memory_mib["at start"] = memory_mb(target.pid)
     try:
@@ -410,9 +416,16 @@ async def drive(
     return run
 
 
-def run_load(target: Target, workload: Workload, options: Options, **kwargs: Callable[[], None]) -> TargetRun:
+def run_load(
+    target: Target,
+    workload: Players,
+    options: Options,
+    *,
+    after_fill: Callable[[], None] | None = None,
+    client_type: type[LoadClient] = LoadClient,
+) -> TargetRun:
     print(f"{target.name} (pid {target.pid}, port {target.port}):", flush=True)
-    return uvloop.run(drive(target, workload, options, **kwargs))
+    return uvloop.run(drive(target, workload, options, after_fill=after_fill, client_type=client_type))
 
 
 # -- checks on the real server ----------------------------------------------------------------------
@@ -449,18 +462,19 @@ def metric_checks(metrics: dict[str, float], workload: Workload) -> list[Check]:
     ]
 
 
-def store_checks(db: Path, workload: Workload) -> list[Check]:
-    """After a clean stop: the sessions table holds exactly the sessions the players ended; the log the rest."""
+def store_checks(db: Path, ended_by_players: Iterable[str], live: int) -> list[Check]:
+    """After a clean stop: the sessions table holds exactly the sessions the players ended (their conviva
+    session ids); the live-session log the ``live`` others."""
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         stored = {row[0] for row in conn.execute("SELECT conviva_session_id FROM sessions")}
         live_rows = conn.execute("SELECT count(*) FROM live_sessions").fetchone()[0]
         ended_flags = conn.execute("SELECT count(*) FROM sessions WHERE is_ended = 1").fetchone()[0]
-    ended = set(workload.ended)
+    ended = set(ended_by_players)
     return [
         Check("sessions table holds every session a player ended", len(ended), len(stored & ended)),
         Check("sessions table holds nothing else", 0, len(stored - ended)),
         Check("stored sessions are marked ended", len(stored), ended_flags),
-        Check("live-session log rows == sessions open", len(workload.live), live_rows),
+        Check("live-session log rows == sessions open", live, live_rows),
     ]
 
 
@@ -612,7 +626,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics = server_metrics(server.port)
         live["end"] = _metric(metrics, "reelsight_live_sessions")
     runs.append(server_run)
-    checks = metric_checks(metrics, workload) + store_checks(db, workload)  # after a clean stop
+    checks = metric_checks(metrics, workload) + store_checks(db, workload.ended, len(workload.live))  # after a stop
     with running("server (restarted)", argv_server, log_path, reelsight_env()) as restarted:
         recovered = _metric(server_metrics(restarted.port), "reelsight_live_sessions")
         restart_memory = memory_mb(restarted.pid)

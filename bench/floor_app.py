@@ -7,6 +7,13 @@
 - ``--kind raw``: a bare asyncio protocol (uvloop) that reads each request and writes a canned 202.
   It costs so little that a run against it measures the load generator's own ceiling.
 
+The Starlette app also serves the Conviva SDK's ``POST /0/wsg`` (the floor of ``bench_conviva.py``):
+it parses the heartbeat JSON with msgspec (``conviva.decode_heartbeat``, the gateway's own decoder of
+the envelope) and answers a canned 200 ``{"err":"ok","cfg":{"hbi":20}}``. ``--kind raw --protocol
+conviva`` makes the sink answer that canned 200 instead of the 202. ``--serve-config`` runs the app with
+exactly the uvicorn configuration of ``reelsight serve`` today (``web.server.server_config``: its
+guarded HTTP protocol, keep-alive and deadlines), as ``bench_conviva.py`` does.
+
 Run: ``.venv/bin/python bench/floor_app.py --kind starlette --port 8090``.
 """
 
@@ -24,9 +31,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from reelsight.ingest import conviva
 from reelsight.ingest.native import NativeBatch
 
 PATH = "/ingest/v1/events"
+CONVIVA_PATH = conviva.PATH
+CONVIVA_ANSWER = b'{"err":"ok","cfg":{"hbi":20}}'  # what the gateway answers with the default settings
 _ENVELOPE = msgspec.json.Decoder(NativeBatch)
 _ENCODER = msgspec.json.Encoder()
 
@@ -41,8 +51,15 @@ async def ingest(request: Request) -> Response:
     return Response(accepted_body(len(batch.events)), status_code=202, media_type="application/json")
 
 
+async def conviva_heartbeat(request: Request) -> Response:
+    conviva.decode_heartbeat(await request.body())
+    return Response(CONVIVA_ANSWER, media_type="application/json")
+
+
 def create_floor_app() -> Starlette:
-    return Starlette(routes=[Route(PATH, ingest, methods=["POST"])])
+    return Starlette(
+        routes=[Route(PATH, ingest, methods=["POST"]), Route(CONVIVA_PATH, conviva_heartbeat, methods=["POST"])]
+    )
 
 
 class _RawSink(asyncio.Protocol):
@@ -73,10 +90,13 @@ class _RawSink(asyncio.Protocol):
             self._transport.write(self._response)
 
 
-async def serve_raw(host: str, port: int, events: int) -> None:
-    body = accepted_body(events)
+async def serve_raw(host: str, port: int, events: int, protocol: str = "native") -> None:
+    if protocol == "conviva":
+        body, status = CONVIVA_ANSWER, b"200 OK"
+    else:
+        body, status = accepted_body(events), b"202 Accepted"
     response = (
-        b"HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+        b"HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % (status, len(body)) + body
     )
     server = await asyncio.get_running_loop().create_server(lambda: _RawSink(response), host, port, backlog=1024)
     async with server:
@@ -89,12 +109,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--events", type=int, default=20, help="events per batch the raw sink acknowledges [20]")
+    parser.add_argument(
+        "--protocol", choices=("native", "conviva"), default="native", help="what the raw sink answers [native]"
+    )
+    parser.add_argument("--serve-config", action="store_true", help="uvicorn configured as reelsight serve is")
     args = parser.parse_args(argv)
     if args.kind == "raw":
-        uvloop.run(serve_raw(args.host, args.port, args.events))
+        uvloop.run(serve_raw(args.host, args.port, args.events, args.protocol))
         return
     import uvicorn
 
+    if args.serve_config:
+        from reelsight.settings import Settings
+        from reelsight.web.server import server_config
+
+        uvicorn.Server(server_config(create_floor_app(), Settings(host=args.host, port=args.port))).run()
+        return
     # The options of `reelsight serve` (cli._run_server); http and loop stay "auto": httptools and uvloop.
     uvicorn.run(
         create_floor_app(), host=args.host, port=args.port, access_log=False, log_level="info", proxy_headers=False

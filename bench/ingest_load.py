@@ -1,6 +1,6 @@
-"""The load generator of ``bench_ingest.py``: raw HTTP/1.1 over keep-alive connections on one event
-loop, closed-loop (every connection always busy) or open-loop (a fixed schedule, latency counted from
-each request's scheduled time).
+"""The load generator of ``bench_ingest.py`` and ``bench_conviva.py``: raw HTTP/1.1 over keep-alive
+connections on one event loop, closed-loop (every connection always busy) or open-loop (a fixed
+schedule, latency counted from each request's scheduled time).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import math
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import Any, Protocol, cast
 
-from ingest_workload import EVENTS_PER_BATCH, Session, Workload
+from ingest_workload import EVENTS_PER_BATCH
 
 DRAIN_TIMEOUT_S = 600.0  # after an open loop's last scheduled request, how long its backlog may take
 
@@ -23,6 +23,26 @@ def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100)."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+class PlayerSession(Protocol):
+    in_flight: bool  # a request of it is on the wire: the workload skips it
+
+
+class PlayerCounts(Protocol):
+    @property
+    def events(self) -> int: ...
+
+
+class Players(Protocol):
+    """What the load client needs of a workload (``ingest_workload.Workload``, ``conviva_workload.Workload``)."""
+
+    @property
+    def counts(self) -> PlayerCounts: ...
+
+    def next_session(self) -> PlayerSession: ...
+
+    def request(self, session: Any) -> bytes: ...  # the session next_session returned
 
 
 @dataclasses.dataclass
@@ -63,7 +83,7 @@ class _Connection(asyncio.Protocol):
         self._buffer = bytearray()
         self._needed = -1  # bytes of the whole response once its head is parsed
         self._status = 0
-        self.session: Session | None = None
+        self.session: PlayerSession | None = None
         self.scheduled = 0.0  # perf_counter of the request's scheduled time (open loop) or send
         self.sent = 0.0
         self.closing = False
@@ -105,7 +125,7 @@ class _Connection(asyncio.Protocol):
 class LoadClient:
     """Drives a target with the workload's requests over ``connections`` keep-alive connections."""
 
-    def __init__(self, workload: Workload, host: str, port: int, connections: int) -> None:
+    def __init__(self, workload: Players, host: str, port: int, connections: int) -> None:
         self.workload = workload
         self._host, self._port = host, port
         self._count = connections
@@ -131,6 +151,12 @@ class LoadClient:
             if conn.transport is not None:
                 conn.transport.close()
 
+    def acknowledged(self, status: int, body: bytes) -> tuple[int, bool]:
+        """The events a response accepted, and whether it acknowledged the whole request: a 202 that
+        accepts every event of the batch. A workload of another protocol overrides this."""
+        accepted = body.count(b'"accepted"')
+        return accepted, status == 202 and accepted == EVENTS_PER_BATCH
+
     def _lost(self, reason: str) -> None:
         if self._phase is not None:
             self._phase.failures.append(reason)
@@ -155,13 +181,13 @@ class LoadClient:
         conn.session.in_flight = False
         conn.session = None
         self._in_flight -= 1
-        accepted = body.count(b'"accepted"')
+        accepted, ok = self.acknowledged(status, body)
         phase.batches += 1
         phase.accepted += accepted
         phase.latency_ms.append((now - conn.scheduled) * 1000)
         if phase.mode == "open":
             phase.send_delay_ms.append((conn.sent - conn.scheduled) * 1000)
-        if status != 202 or accepted != EVENTS_PER_BATCH:
+        if not ok:
             phase.not_accepted += 1
             if len(phase.failures) < 5:
                 phase.failures.append(f"HTTP {status}: {body[:300]!r}")

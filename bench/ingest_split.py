@@ -5,8 +5,10 @@ stage timed on its own (CPU time of this thread, so the numbers do not depend on
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from ingest_workload import Workload
@@ -17,7 +19,7 @@ from reelsight.sessions.context import BusinessRules, Enrichment
 from reelsight.sessions.enrich import Enricher
 from reelsight.sessions.live import IncomingBatch, LiveRegistry
 from reelsight.settings import Settings
-from reelsight.store.base import IngestCommit, LiveKey, LiveSessionRow
+from reelsight.store.base import Account, IngestCommit, LiveKey, LiveSessionRow
 from reelsight.store.sqlite import SqliteStore
 from reelsight.store.sqlite.live_log import SqliteLiveLog
 
@@ -70,11 +72,12 @@ def _parse(request: bytes) -> tuple[str, str, bytes]:
     return headers["X-Forwarded-For"], headers["User-Agent"], body
 
 
-def measure_split(db: Path, *, sessions: int, round_size: int, seed: int) -> list[Split]:
-    """Open ``sessions`` sessions, then send each two more batches, ``round_size`` batches per round."""
+@contextlib.contextmanager
+def split_registry(db: Path, settings: Settings) -> Iterator[tuple[Account, LiveRegistry, _TimedLog]]:
+    """A fresh database at ``db`` with one account, and the real live registry over its timed log,
+    wired as the app factory wires them (default enrichment)."""
     for leftover in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
         leftover.unlink(missing_ok=True)
-    settings = Settings()
     store = SqliteStore(str(db), readers=1)
     account = store.create_account(
         "split", viewer_module=False, business_error_patterns=(), ingest_key=credentials.new_ingest_key()
@@ -90,9 +93,19 @@ def measure_split(db: Path, *, sessions: int, round_size: int, seed: int) -> lis
     log = _TimedLog(SqliteLiveLog(store))
     rules = BusinessRules(())
     registry = LiveRegistry(log, enrich, lambda _account_id: rules, timeout_ms=settings.session_timeout_s * 1000)
-    workload = Workload(sessions, seed=seed, end_share=0.03, host_header="bench", ingest_key=account.ingest_key)
-    splits = []
     try:
+        yield account, registry, log
+    finally:
+        enricher.close()
+        store.close()
+
+
+def measure_split(db: Path, *, sessions: int, round_size: int, seed: int) -> list[Split]:
+    """Open ``sessions`` sessions, then send each two more batches, ``round_size`` batches per round."""
+    settings = Settings()
+    splits = []
+    with split_registry(db, settings) as (account, registry, log):
+        workload = Workload(sessions, seed=seed, end_share=0.03, host_header="bench", ingest_key=account.ingest_key)
         for kind, batches in (("opening", sessions), ("continuing", 2 * sessions)):
             split = Split(kind, round_size, batches)
             log.cpu_s = log.wall_s = 0.0
@@ -116,7 +129,4 @@ def measure_split(db: Path, *, sessions: int, round_size: int, seed: int) -> lis
             split.commit_us = log.cpu_s * 1e6 / batches
             split.commit_wall_us = log.wall_s * 1e6 / batches
             splits.append(split)
-    finally:
-        enricher.close()
-        store.close()
     return splits
