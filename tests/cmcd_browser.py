@@ -54,10 +54,18 @@ from typing import Any
 
 import pytest
 
+from tests import npm_packages
+
 CMCD_DIR = Path(__file__).resolve().parent / "cmcd"
 RUNNER = CMCD_DIR / "run.mjs"
 PLAYERS = ("hls", "dash", "shaka")
-PACKAGES = {"hls.js": "1.7.4", "dashjs": "5.2.1", "shaka-player": "5.2.12", "playwright-core": "1.65.1"}
+PACKAGES = {
+    "hls.js": "1.7.4",
+    "dashjs": "5.2.1",
+    "shaka-player": "5.2.12",
+    "playwright-core": "1.65.1",
+    "@svta/cml-cmcd": "2.7.0",  # the reference decoder, an oracle for ours (tests/test_cmcd_captures.py)
+}
 INSTALL_HINT = "apt-get install chromium ffmpeg nodejs npm"
 NODE_MIN_MAJOR = 20  # playwright-core 1.65 and dashjs 5.2 declare engines node >= 20
 
@@ -84,30 +92,14 @@ AUDIO_KBPS = 64
 
 def tool(name: str, *alternatives: str) -> str:
     """Path of a program on PATH, or AssertionError naming the Debian packages to install."""
-    for candidate in (name, *alternatives):
-        path = shutil.which(candidate)
-        if path is not None:
-            return path
-    raise AssertionError(
-        f"`{name}` is not on PATH: the CMCD browser tests need Chromium, ffmpeg, Node.js >= {NODE_MIN_MAJOR} "
-        f"and npm (Debian: `{INSTALL_HINT}`)"
+    hint = (
+        f"the CMCD browser tests need Chromium, ffmpeg, Node.js >= {NODE_MIN_MAJOR} and npm (Debian: `{INSTALL_HINT}`)"
     )
+    return npm_packages.tool(name, *alternatives, hint=hint)
 
 
 def chromium_path() -> str:
     return os.environ.get("REELSIGHT_CHROMIUM") or tool("chromium", "chromium-browser")
-
-
-def _installed_versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for package in PACKAGES:
-        try:
-            manifest = json.loads((CMCD_DIR / "node_modules" / package / "package.json").read_text(encoding="utf-8"))
-            version = manifest.get("version")
-        except (OSError, ValueError):
-            version = None
-        found[package] = version if isinstance(version, str) else None
-    return found
 
 
 def ensure_players() -> Path:
@@ -125,25 +117,7 @@ def ensure_players() -> Path:
             f"Node.js {proc.stdout.strip() or '?'} is too old: playwright-core and dashjs need Node.js >= "
             f"{NODE_MIN_MAJOR} (Debian 12's own nodejs is 18; install a newer nodejs)"
         )
-    wanted = {package: version for package, version in PACKAGES.items()}
-    if _installed_versions() != wanted:
-        npm = tool("npm")
-        proc = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=CMCD_DIR,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise AssertionError(
-                f"`npm ci` in {CMCD_DIR} failed (exit {proc.returncode}); it installs {wanted} from the npm "
-                f"registry:\n{proc.stdout}\n{proc.stderr}"
-            )
-        found = _installed_versions()
-        if found != wanted:
-            raise AssertionError(f"after `npm ci` in {CMCD_DIR}: {found}, expected {wanted}")
+    npm_packages.ensure_installed(CMCD_DIR, PACKAGES, hint=INSTALL_HINT)
     return CMCD_DIR
 
 

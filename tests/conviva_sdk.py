@@ -10,15 +10,17 @@ scenario format and the output's shape.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+
+from tests import npm_packages
 
 SDK_PACKAGE = "@convivainc/conviva-js-coresdk"
 SDK_VERSION = "4.8.0"
 DRIVER_DIR = Path(__file__).resolve().parent / "conviva"
 DRIVER = DRIVER_DIR / "driver.mjs"
+HINT = "the Conviva SDK tests need Node.js >= 18 with npm (e.g. `apt-get install nodejs npm`)"
 
 DEFAULT_DEVICE: dict[str, Any] = {
     "brand": "Acme",
@@ -33,45 +35,13 @@ DEFAULT_DEVICE: dict[str, Any] = {
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise AssertionError(
-            f"`{name}` is not on PATH: the Conviva SDK tests need Node.js >= 18 with npm "
-            "(e.g. `apt-get install nodejs npm`)"
-        )
-    return path
-
-
-def _installed_version() -> str | None:
-    manifest = DRIVER_DIR / "node_modules" / SDK_PACKAGE / "package.json"
-    try:
-        version = json.loads(manifest.read_text(encoding="utf-8")).get("version")
-    except (OSError, ValueError):
-        return None
-    return version if isinstance(version, str) else None
+    return npm_packages.tool(name, hint=HINT)
 
 
 def ensure_sdk() -> Path:
     """Install the pinned SDK into tests/conviva/node_modules if needed; return the driver's path."""
     _tool("node")
-    if _installed_version() != SDK_VERSION:
-        npm = _tool("npm")
-        proc = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=DRIVER_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise AssertionError(
-                f"`npm ci` in {DRIVER_DIR} failed (exit {proc.returncode}); it installs "
-                f"{SDK_PACKAGE}@{SDK_VERSION} from the npm registry:\n{proc.stdout}\n{proc.stderr}"
-            )
-        found = _installed_version()
-        if found != SDK_VERSION:
-            raise AssertionError(f"after `npm ci`, {SDK_PACKAGE} is {found!r}, expected {SDK_VERSION}")
+    npm_packages.ensure_installed(DRIVER_DIR, {SDK_PACKAGE: SDK_VERSION}, hint=HINT, timeout_s=300)
     return DRIVER
 
 
