@@ -409,6 +409,11 @@ def decode_events(
             metadata=_metadata(heartbeat.pn, heartbeat.tags),
         )
         batch.events.append((len(heartbeat.evs), start))
+    if assigned is not None:
+        batch.assigned_client_ids[session_id] = assigned
+    if any(isinstance(event, End) for _index, event in batch.events):
+        # The session ended in this heartbeat: a snapshot at its receipt would only be a late event.
+        return DecodedHeartbeat(heartbeat.cid, kind, client_id, assigned, batch)
     fps = heartbeat.afps
     snapshot = Snapshot(
         **ids,
@@ -422,6 +427,4 @@ def decode_events(
         edge_server=_text(heartbeat.csi, 256) if heartbeat.csi is not None else None,
     )
     batch.events.append((len(heartbeat.evs) + 1, snapshot))
-    if assigned is not None:
-        batch.assigned_client_ids[session_id] = assigned
     return DecodedHeartbeat(heartbeat.cid, kind, client_id, assigned, batch)
