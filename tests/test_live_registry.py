@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reelsight.ingest import conviva
 from reelsight.ingest.events import End, Event, Heartbeat, PlayerState, Start, StateChange, event_sort_key
 from reelsight.sessions.context import BusinessRules, Enrichment
 from reelsight.sessions.document import SessionDocument, decode_document
@@ -20,6 +21,7 @@ from reelsight.sessions.live import IncomingBatch, LiveRegistry
 from reelsight.store.base import Account
 from reelsight.store.sqlite import SqliteStore
 from reelsight.store.sqlite.live_log import SqliteLiveLog
+from tests.test_conviva_decoder import heartbeat as conviva_heartbeat
 from tests.test_sessionizer_properties import document, streams
 from tests.test_sessionizer_vectors import ENRICHMENT
 
@@ -161,3 +163,32 @@ def test_tag_limit_is_enforced_over_the_session_life(tmp_path: Path) -> None:
     assert h.send([MetadataUpdate(**ids, seq=1, t_ms=t0 + 1, metadata={"c": "3"})], t0) == {0: "accepted"}
     assert h.send([MetadataUpdate(**ids, seq=2, t_ms=t0 + 2, metadata={"d": "4"})], t0) == {0: "rejected"}
     h.close()
+
+
+def test_a_long_conviva_session_keeps_one_seq_range_across_a_restart(harness: Harness) -> None:
+    """Each heartbeat claims its block of 512 numbers, so 90 heartbeats (30 minutes at the SDK's
+    interval) leave one range, not two per heartbeat; the restart restores it and a resent
+    heartbeat is still a duplicate."""
+    receive = 1_796_156_700_000
+
+    def send(seq: int, ps: int) -> dict[int, str]:
+        evs = [{"new": {"br": 1000 + seq}, "t": "CwsStateChangeEvent", "st": seq * 20_000 - 5, "seq": seq}]
+        body = conviva_heartbeat(seq, seq * 20_000, evs, ps=ps, br=1000 + seq, hbinfos=[])
+        decoded = conviva.decode_events(
+            conviva.decode_heartbeat(body),
+            receive_ms=receive + seq * 20_000,
+            new_client_id=lambda _hb: "9.9.9.9",
+            interval_ms=20_000,
+        ).batch
+        batch = IncomingBatch(ACCOUNT, receive + seq * 20_000, "", "", decoded.events, decoded.claims)
+        return dict(harness.registry.process([batch], receive + seq * 20_000)[0])
+
+    for seq in range(90):
+        assert set(send(seq, 3).values()) <= {"accepted", "duplicate"}
+    (session,) = harness.registry.sessions.values()
+    assert session.seqs.ranges() == [(0, 90 * conviva.SLOTS)]
+    harness.registry = harness.new_registry()
+    harness.registry.recover(receive + 90 * 20_000)
+    (recovered,) = harness.registry.sessions.values()
+    assert recovered.seqs.ranges() == [(0, 90 * conviva.SLOTS)]
+    assert set(send(45, 3).values()) == {"duplicate"}

@@ -34,6 +34,7 @@ RELEASED = (
     "ad91ecba3d0c5a84368a55acbf2d6cf491ea8dc23c4db4fe1b4b671eac125b8e",
     "27ea03a9e813fbb2502242fdbc2ceee429bfbd6bf2e0289cc3bacf9bd7858002",
     "fc1a8d8d0f45b6801b518accc7efac7cbb9d39e3bb5d43a167c1748bf544b247",
+    "0a1a4abfbfee8214210a0a0a8196320706ab6e2279aa1d3ad269f9da3638efa5",
 )
 
 

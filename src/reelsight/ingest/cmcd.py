@@ -33,6 +33,7 @@ from reelsight.ingest.events import (
     StateChange,
 )
 from reelsight.ingest.native import MAX_EVENT_AGE_MS, MAX_EVENT_FUTURE_MS
+from reelsight.sessions.seqs import SeqClaim
 
 PATH = "/ingest/cmcd/v2"
 SESSION_ID = "0"  # every CMCD session's session_id: the sid is all in the client_id (see session_identity)
@@ -238,6 +239,7 @@ def decode_reports(reports: Reports, refused: dict[int, str], *, receive_ms: int
             client_id=client_id, session_id=session_id, seq=sn * SLOTS + _START_SLOT, t_ms=ts, content=content
         )
         batch.events.append((index, start))
+        batch.claims.append(SeqClaim(client_id, session_id, sn * SLOTS, (sn + 1) * SLOTS))
         for slot, event in enumerate(_events(report, ids)[: SLOTS - 1], start=1):
             event.seq = sn * SLOTS + slot
             batch.events.append((index, event))

@@ -42,6 +42,7 @@ from reelsight.ingest.events import (
 )
 from reelsight.ingest.native import MAX_EVENT_AGE_MS, MAX_EVENT_FUTURE_MS
 from reelsight.sessions.document import is_valid_client_id
+from reelsight.sessions.seqs import SeqClaim
 
 PATH = "/0/wsg"
 UNKNOWN_CLIENT_ID = "0"
@@ -350,6 +351,7 @@ def decode_events(
     session_id = str(heartbeat.sid)
     offset_ms = receive_ms - (heartbeat.sst + heartbeat.st)
     base_seq = heartbeat.seq * SLOTS
+    batch.claims.append(SeqClaim(client_id, session_id, base_seq, base_seq + SLOTS))
     slot = _FIRST_EVENT_SLOT
     decoded_events: list[_Event] = []
 

@@ -9,6 +9,7 @@ import msgspec
 
 from reelsight.errors import InvalidBatch
 from reelsight.ingest.events import Event
+from reelsight.sessions.seqs import SeqClaim
 
 T = TypeVar("T")
 
@@ -16,12 +17,13 @@ T = TypeVar("T")
 @dataclasses.dataclass
 class DecodedBatch:
     """The events on the server timeline, keyed by their index in the request (each protocol says
-    what an index is), the refused ones with their reason, and the client ids the collector
-    assigned (session id -> client id)."""
+    what an index is), the refused ones with their reason, the client ids the collector assigned
+    (session id -> client id), and the sequence blocks the batch claims."""
 
     events: list[tuple[int, Event]]
     rejected: dict[int, str]
     assigned_client_ids: dict[str, str] = dataclasses.field(default_factory=dict)
+    claims: list[SeqClaim] = dataclasses.field(default_factory=list)
 
 
 def decode_body(decoder: msgspec.json.Decoder[T], body: bytes, *, what: str) -> T:

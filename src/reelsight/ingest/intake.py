@@ -96,7 +96,7 @@ class Intake:
         self.count_rejected(batch)
         outcomes = {i: Outcome(i, "rejected", reason) for i, reason in batch.rejected.items()}
         if batch.events:
-            incoming = IncomingBatch(account, receive_ms, sender.ip, sender.user_agent, batch.events)
+            incoming = IncomingBatch(account, receive_ms, sender.ip, sender.user_agent, batch.events, batch.claims)
             for index, status in (await self._worker.submit(incoming)).items():
                 outcomes[index] = Outcome(index, status, TAG_LIMIT_REASON if status == "rejected" else None)
         return [outcomes[i] for i in sorted(outcomes)]

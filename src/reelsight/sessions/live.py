@@ -18,7 +18,7 @@ import msgspec
 from reelsight.ingest.events import End, Event, MetadataUpdate, RepeatedStart, Start, event_sort_key
 from reelsight.sessions.context import BusinessRules, Enrichment
 from reelsight.sessions.document import SELECTED_DIMENSION_KEYS, SessionDocument
-from reelsight.sessions.seqs import SeqRanges
+from reelsight.sessions.seqs import SeqClaim, SeqRanges
 from reelsight.sessions.summary import summarize
 from reelsight.sessions.timeline import SessionState, apply, new_state
 from reelsight.store.base import Account, IngestCommit, LiveKey, LiveLog
@@ -45,6 +45,7 @@ class IncomingBatch:
     client_ip: str
     user_agent: str
     events: list[tuple[int, Event]]  # (index in the request, event on the server timeline)
+    claims: Sequence[SeqClaim] = ()  # the sequence blocks its reports own (``SeqClaim``)
 
 
 @dataclasses.dataclass
@@ -86,6 +87,17 @@ class _Pending:
     index: int
 
 
+def _persisted_seqs(data: bytes | None) -> SeqRanges:
+    """A recovered session's seen numbers as last committed (with its claimed blocks); a log
+    written before they were kept, or an unreadable value, starts from the logged events alone."""
+    if data is None:
+        return SeqRanges()
+    try:
+        return SeqRanges.from_bytes(data)
+    except ValueError:
+        return SeqRanges()
+
+
 def _moves_start(session: LiveSession, start: RepeatedStart) -> bool:
     """A repeated start earlier than the session's start (reports arrived out of order) is kept:
     the session starts at the earliest report."""
@@ -122,6 +134,9 @@ class LiveRegistry:
         for row in self._log.load():
             session = LiveSession(row.key, msgspec.json.decode(row.enrichment, type=Enrichment))
             events = [_EVENT_DECODER.decode(body) for body in row.events]
+            session.seqs = _persisted_seqs(row.seqs)
+            for event in events:
+                session.seqs.add(event.seq)
             self._refold(session, events)
             session.has_start = any(isinstance(e, Start) for e in events)
             for event in events:
@@ -172,6 +187,10 @@ class LiveRegistry:
                 session.last_heard_ms = max(session.last_heard_ms, batch.receive_ms)
                 pending.setdefault(key, []).append(_Pending(event, number, index))
                 statuses[number][index] = "accepted"
+            for claim in batch.claims:  # after the batch's own events, which share their blocks
+                claimed = self.sessions.get((batch.account.id, claim.client_id, claim.session_id))
+                if claimed is not None:
+                    claimed.seqs.add_range(claim.start, claim.end)
 
         ended: list[tuple[LiveSession, str, int]] = []
         for key, items in pending.items():
@@ -194,10 +213,13 @@ class LiveRegistry:
         for key in opened:
             session = self.sessions[key]
             if session.end_ms is None and key not in ending:
-                work.new_sessions.append((key, _ENCODER.encode(session.enrichment), session.last_heard_ms))
+                work.new_sessions.append(
+                    (key, _ENCODER.encode(session.enrichment), session.last_heard_ms, session.seqs.to_bytes())
+                )
         for key in pending:
             if key not in opened and key not in ending:
-                work.heard[key] = self.sessions[key].last_heard_ms
+                session = self.sessions[key]
+                work.heard[key] = (session.last_heard_ms, session.seqs.to_bytes())
         for session, ended_status, end_ms in ended:
             work.ended.append((session.key, self._summarize(session, ended_status, end_ms)))
 
@@ -272,9 +294,6 @@ class LiveRegistry:
         session.state = new_state()
         session.end_ms = None
         session.last_order = (-(2**63), -1)
-        session.seqs = SeqRanges()
-        for event in events:
-            session.seqs.add(event.seq)
         for event in sorted(events, key=event_sort_key):
             if session.end_ms is not None:
                 break

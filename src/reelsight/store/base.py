@@ -101,14 +101,17 @@ class LiveSessionRow:
     enrichment: bytes
     last_heard_ms: int
     events: list[bytes]
+    seqs: bytes | None = None  # the seen sequence numbers as last committed (``SeqRanges.to_bytes``)
 
 
 @dataclasses.dataclass
 class IngestCommit:
     """Everything one round of the ingest worker writes, applied atomically."""
 
-    new_sessions: list[tuple[LiveKey, bytes, int]] = dataclasses.field(default_factory=list)
-    heard: dict[LiveKey, int] = dataclasses.field(default_factory=dict)
+    # (key, enrichment, last heard, seen sequence numbers) of each session that opened
+    new_sessions: list[tuple[LiveKey, bytes, int, bytes]] = dataclasses.field(default_factory=list)
+    # key -> (last heard, seen sequence numbers) of each live session that took events
+    heard: dict[LiveKey, tuple[int, bytes]] = dataclasses.field(default_factory=dict)
     events: list[tuple[LiveKey, int, bytes]] = dataclasses.field(default_factory=list)
     ended: list[tuple[LiveKey, SessionDocument]] = dataclasses.field(default_factory=list)
 

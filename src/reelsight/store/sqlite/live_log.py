@@ -21,9 +21,9 @@ class SqliteLiveLog:
     def commit(self, work: IngestCommit) -> None:
         with self._store.writing() as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO live_sessions (account_id, client_id, session_id, enrichment, last_heard_ms)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(*key, enrichment, heard) for key, enrichment, heard in work.new_sessions],
+                "INSERT OR REPLACE INTO live_sessions"
+                " (account_id, client_id, session_id, enrichment, last_heard_ms, seqs) VALUES (?, ?, ?, ?, ?, ?)",
+                [(*key, enrichment, heard, seqs) for key, enrichment, heard, seqs in work.new_sessions],
             )
             conn.executemany(
                 "INSERT OR IGNORE INTO live_events (account_id, client_id, session_id, seq, body)"
@@ -31,8 +31,9 @@ class SqliteLiveLog:
                 [(*key, seq, body) for key, seq, body in work.events],
             )
             conn.executemany(
-                "UPDATE live_sessions SET last_heard_ms = ? WHERE account_id = ? AND client_id = ? AND session_id = ?",
-                [(heard, *key) for key, heard in work.heard.items()],
+                "UPDATE live_sessions SET last_heard_ms = ?, seqs = ?"
+                " WHERE account_id = ? AND client_id = ? AND session_id = ?",
+                [(heard, seqs, *key) for key, (heard, seqs) in work.heard.items()],
             )
             for key, doc in work.ended:
                 insert_record(conn, key[0], to_record(doc))
@@ -44,7 +45,7 @@ class SqliteLiveLog:
         with self._store.reading() as conn:
             conn.execute("BEGIN")
             sessions = conn.execute(
-                "SELECT account_id, client_id, session_id, enrichment, last_heard_ms FROM live_sessions"
+                "SELECT account_id, client_id, session_id, enrichment, last_heard_ms, seqs FROM live_sessions"
             ).fetchall()
             events: dict[LiveKey, list[bytes]] = {}
             for account_id, client_id, session_id, body in conn.execute(
@@ -52,9 +53,9 @@ class SqliteLiveLog:
                 " ORDER BY account_id, client_id, session_id, seq"
             ):
                 events.setdefault((account_id, client_id, session_id), []).append(body)
-        for account_id, client_id, session_id, enrichment, heard in sessions:
+        for account_id, client_id, session_id, enrichment, heard, seqs in sessions:
             key = (account_id, client_id, session_id)
-            yield LiveSessionRow(key, enrichment, heard, events.get(key, []))
+            yield LiveSessionRow(key, enrichment, heard, events.get(key, []), seqs)
 
     def events_of(self, key: LiveKey) -> list[bytes]:
         with self._store.reading() as conn:

@@ -159,8 +159,14 @@ def _v3() -> list[str]:
     ]
 
 
+def _v4() -> list[str]:
+    """Each live session keeps its seen sequence numbers (with the blocks its reports claimed), so
+    a restart restores them as compact as they were; NULL (a log from before) rebuilds them."""
+    return ["ALTER TABLE live_sessions ADD COLUMN seqs BLOB"]
+
+
 # Append only: a released migration is never edited, reordered or removed.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(_v1()), tuple(_v2()), tuple(_v3()))
+MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(_v1()), tuple(_v2()), tuple(_v3()), tuple(_v4()))
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # The columns of ``sessions`` that are not a flag or a dimension, in the order the insert lists them.
