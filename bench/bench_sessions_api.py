@@ -45,6 +45,7 @@ from benchutil import code_version, memory_mb
 from reelsight import credentials
 from reelsight.generate.sessions import DAY_MS, HOUR_MS, generate_sessions
 from reelsight.query.parse import SessionQuery, parse_query
+from reelsight.query.selection import selection
 from reelsight.settings import Settings
 from reelsight.store.records import BUCKET_MS, to_record
 from reelsight.store.sqlite import SqliteStore
@@ -500,7 +501,7 @@ class Bench:
         del body
 
         t0 = time.perf_counter()
-        stored = self.store.sample_sessions(self.dataset.account_id, query)
+        stored = self.store.sample_sessions(self.dataset.account_id, selection(query))
         body = render_sessions(stored, viewer_module=False)
         store_ms = (time.perf_counter() - t0) * 1000
         store_ids = [s.conviva_session_id for s in stored]

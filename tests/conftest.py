@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +21,12 @@ from reelsight import credentials
 from reelsight.clock import Clock, FakeClock
 from reelsight.sessions.enrich import Enricher
 from reelsight.settings import Settings
-from reelsight.store.base import Account, SessionStore
+from reelsight.store.base import Account, Store
+from reelsight.store.clickhouse.store import ClickHouseStore
 from reelsight.store.sqlite import SqliteStore
 from reelsight.store.sqlite.live_log import SqliteLiveLog
+from reelsight.store.sqlite.outbox import Outbox
+from reelsight.store.url import StoreUrl, open_clickhouse
 from reelsight.web.app import create_app
 from reelsight.web.server import server_config
 
@@ -48,7 +52,7 @@ class Credentials:
         return (self.key_id, self.secret)
 
 
-def add_account(store: SessionStore, name: str, *, viewer_module: bool = False) -> Credentials:
+def add_account(store: Store, name: str, *, viewer_module: bool = False) -> Credentials:
     account = store.create_account(
         name, viewer_module=viewer_module, business_error_patterns=(), ingest_key=credentials.new_ingest_key()
     )
@@ -58,11 +62,17 @@ def add_account(store: SessionStore, name: str, *, viewer_module: bool = False) 
 
 
 class LiveServer:
-    """The real app served by uvicorn on 127.0.0.1 in a background thread."""
+    """The real app served by uvicorn on 127.0.0.1 in a background thread. On a store that is not
+    SQLite, the live log is the SQLite file ``settings.db`` with its outbox, as ``reelsight serve`` has it."""
 
-    def __init__(self, settings: Settings, store: SessionStore, clock: Clock, enricher: Enricher | None = None) -> None:
-        assert isinstance(store, SqliteStore)
-        self.app = create_app(settings, store, SqliteLiveLog(store), enricher or Enricher("", ""), clock)
+    def __init__(self, settings: Settings, store: Store, clock: Clock, enricher: Enricher | None = None) -> None:
+        self.local: SqliteStore | None = None
+        if isinstance(store, SqliteStore):
+            live_log = SqliteLiveLog(store)
+        else:
+            self.local = SqliteStore(settings.db, readers=2)
+            live_log = SqliteLiveLog(self.local, Outbox(self.local, store))
+        self.app = create_app(settings, store, live_log, enricher or Enricher("", ""), clock, live_log.outbox)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets TCP_NODELAY
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
@@ -90,6 +100,8 @@ class LiveServer:
         self._server.should_exit = True
         self._thread.join(10)
         self._sock.close()
+        if self.local is not None:
+            self.local.close()
 
 
 @pytest.fixture
@@ -97,11 +109,50 @@ def db_path(tmp_path: Path) -> str:
     return str(tmp_path / "reelsight.db")
 
 
-@pytest.fixture
-def store(db_path: str) -> Iterator[SqliteStore]:
-    s = SqliteStore(db_path, readers=2)
+BACKENDS = ("sqlite", "chdb")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``all_backends`` that uses the store runs once per backend."""
+    if metafunc.definition.get_closest_marker("all_backends") and "store" in metafunc.fixturenames:
+        metafunc.parametrize("store", BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The in-process ClickHouse engine's directory: chDB allows one per process, so every test's
+    store is a database of its own in it."""
+    return str(tmp_path_factory.mktemp("chdb"))
+
+
+def open_chdb_store(chdb_dir: str) -> ClickHouseStore:
+    url = StoreUrl("chdb", path=chdb_dir, database="t" + uuid.uuid4().hex[:16])
+    # The tests' clock is fixed in the past and ClickHouse's TTL runs on the real clock: a retention
+    # of ten years keeps the TTL from removing their sessions (the purge itself is tested by its call).
+    opened = open_clickhouse(url, read_timeout_s=10, retention_days=3650)
+    assert isinstance(opened, ClickHouseStore)
+    return opened
+
+
+@pytest.fixture(scope="session")
+def shared_chdb_store(chdb_dir: str) -> Iterator[ClickHouseStore]:
+    """One migrated ClickHouse database for the run (creating one costs ~2 s): emptied per test."""
+    s = open_chdb_store(chdb_dir)
     yield s
     s.close()
+
+
+@pytest.fixture
+def store(request: pytest.FixtureRequest, db_path: str) -> Iterator[Store]:
+    """The SQLite store (the default), or ClickHouse through chDB for tests marked ``all_backends``."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        s = SqliteStore(db_path, readers=2)
+        yield s
+        s.close()
+    else:
+        shared: ClickHouseStore = request.getfixturevalue("shared_chdb_store")
+        shared.truncate()
+        yield shared
 
 
 @pytest.fixture
@@ -115,7 +166,7 @@ def settings(db_path: str) -> Settings:
 
 
 @pytest.fixture
-def server(settings: Settings, store: SqliteStore, clock: FakeClock) -> Iterator[LiveServer]:
+def server(settings: Settings, store: Store, clock: FakeClock) -> Iterator[LiveServer]:
     with LiveServer(settings, store, clock) as live:
         yield live
 
@@ -127,5 +178,5 @@ def client(server: LiveServer) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def acme(store: SqliteStore) -> Credentials:
+def acme(store: Store) -> Credentials:
     return add_account(store, "acme")

@@ -8,8 +8,8 @@ import sqlite3
 import httpx
 import pytest
 
+from reelsight.store.base import Store
 from reelsight.store.records import to_record
-from reelsight.store.sqlite import SqliteStore
 from tests.conftest import NOW_MS, PATH, Credentials, add_account
 from tests.factories import make_doc
 
@@ -56,13 +56,14 @@ def test_wrong_secret_after_a_right_one_is_still_401(client: httpx.Client, acme:
     _assert_401(client.get(PATH, auth=(acme.key_id, acme.secret[:-1])))
 
 
-def test_disabled_key_is_401_at_once(client: httpx.Client, store: SqliteStore, acme: Credentials) -> None:
+@pytest.mark.all_backends
+def test_disabled_key_is_401_at_once(client: httpx.Client, store: Store, acme: Credentials) -> None:
     assert client.get(PATH, auth=acme.auth).status_code == 200
     store.disable_api_key(acme.key_id)
     _assert_401(client.get(PATH, auth=acme.auth))
 
 
-def test_secrets_are_stored_only_as_salted_hashes(db_path: str, store: SqliteStore, acme: Credentials) -> None:
+def test_secrets_are_stored_only_as_salted_hashes(db_path: str, store: Store, acme: Credentials) -> None:
     second = add_account(store, "second")
     with sqlite3.connect(db_path) as conn:
         hashes = [row[0] for row in conn.execute("SELECT secret_hash FROM api_keys ORDER BY created_ms")]
@@ -73,7 +74,8 @@ def test_secrets_are_stored_only_as_salted_hashes(db_path: str, store: SqliteSto
     assert len(set(hashes)) == 2
 
 
-def test_viewer_id_absent_without_viewer_module(client: httpx.Client, store: SqliteStore, acme: Credentials) -> None:
+@pytest.mark.all_backends
+def test_viewer_id_absent_without_viewer_module(client: httpx.Client, store: Store, acme: Credentials) -> None:
     store.write_sessions(acme.account.id, [to_record(make_doc(end_ms=NOW_MS - 1000, viewer_id="v-secret"))])
     r = client.get(PATH, auth=acme.auth)
     (session,) = r.json()["sessions"]
@@ -81,7 +83,8 @@ def test_viewer_id_absent_without_viewer_module(client: httpx.Client, store: Sql
     assert b"v-secret" not in r.content
 
 
-def test_viewer_id_present_under_viewer_module(client: httpx.Client, store: SqliteStore) -> None:
+@pytest.mark.all_backends
+def test_viewer_id_present_under_viewer_module(client: httpx.Client, store: Store) -> None:
     media = add_account(store, "media", viewer_module=True)
     store.write_sessions(media.account.id, [to_record(make_doc(end_ms=NOW_MS - 1000, viewer_id="v-7"))])
     (session,) = client.get(PATH, auth=media.auth).json()["sessions"]
@@ -89,7 +92,8 @@ def test_viewer_id_present_under_viewer_module(client: httpx.Client, store: Sqli
     assert list(session)[:4] == ["conviva_session_id", "client_id", "session_id", "viewer_id"]
 
 
-def test_no_account_sees_another_accounts_sessions(client: httpx.Client, store: SqliteStore, acme: Credentials) -> None:
+@pytest.mark.all_backends
+def test_no_account_sees_another_accounts_sessions(client: httpx.Client, store: Store, acme: Credentials) -> None:
     other = add_account(store, "other", viewer_module=True)
     store.write_sessions(acme.account.id, [to_record(make_doc("1.1.1.1", "10", end_ms=NOW_MS - 5000))])
     store.write_sessions(other.account.id, [to_record(make_doc("2.2.2.2", "20", end_ms=NOW_MS - 5000))])

@@ -18,7 +18,7 @@ from reelsight.errors import (
     RateLimited,
     Unauthorized,
 )
-from reelsight.query.parse import SessionQuery
+from reelsight.query.selection import Selection
 from reelsight.settings import Settings
 from reelsight.store.base import StoredSession
 from reelsight.store.records import to_record
@@ -122,7 +122,7 @@ class _GatedStore(SqliteStore):
     gate = threading.Event()
     entered = threading.Event()
 
-    def sample_sessions(self, account_id: int, query: SessionQuery) -> list[StoredSession]:
+    def sample_sessions(self, account_id: int, query: Selection) -> list[StoredSession]:
         self.entered.set()
         self.gate.wait(10)
         return super().sample_sessions(account_id, query)

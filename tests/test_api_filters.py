@@ -9,10 +9,12 @@ import pytest
 
 from reelsight.query.dimensions import DIMENSIONS
 from reelsight.query.parse import FLAG_PARAMS
+from reelsight.store.base import Store
 from reelsight.store.records import to_record
-from reelsight.store.sqlite import SqliteStore
 from tests.conftest import NOW_MS, PATH, Credentials
 from tests.factories import make_doc
+
+pytestmark = pytest.mark.all_backends  # the sessions contract, on SQLite and on ClickHouse (chDB)
 
 END = NOW_MS - 60_000
 
@@ -23,7 +25,7 @@ def _ids(client: httpx.Client, creds: Credentials, params: Any) -> list[str]:
     return sorted(s["session_id"] for s in r.json()["sessions"])
 
 
-def _load(store: SqliteStore, creds: Credentials, docs: dict[str, dict[str, Any]]) -> None:
+def _load(store: Store, creds: Credentials, docs: dict[str, dict[str, Any]]) -> None:
     records = [to_record(make_doc(session_id=sid, end_ms=END - int(sid), **kw)) for sid, kw in docs.items()]
     store.write_sessions(creds.account.id, records)
 
@@ -31,7 +33,7 @@ def _load(store: SqliteStore, creds: Credentials, docs: dict[str, dict[str, Any]
 # -- limit ------------------------------------------------------------------------------------
 
 
-def test_limit_defaults_to_50(client: httpx.Client, store: SqliteStore, acme: Credentials) -> None:
+def test_limit_defaults_to_50(client: httpx.Client, store: Store, acme: Credentials) -> None:
     _load(store, acme, {str(i): {} for i in range(1, 61)})
     assert len(_ids(client, acme, {})) == 50
     assert len(_ids(client, acme, {"limit": 1})) == 1
@@ -86,7 +88,7 @@ _FLAG_TRUE = {
 
 
 @pytest.mark.parametrize("flag", FLAG_PARAMS)
-def test_each_flag_true_and_false(client: httpx.Client, store: SqliteStore, acme: Credentials, flag: str) -> None:
+def test_each_flag_true_and_false(client: httpx.Client, store: Store, acme: Credentials, flag: str) -> None:
     _load(store, acme, _FLAG_DOCS)
     everything = sorted(_FLAG_DOCS)
     assert _ids(client, acme, {flag: "true"}) == _FLAG_TRUE[flag]
@@ -107,7 +109,7 @@ def test_flag_values_other_than_true_false_are_400(client: httpx.Client, acme: C
 # -- ids ------------------------------------------------------------------------------------------
 
 
-def test_session_id_and_client_id_match_exactly(client: httpx.Client, store: SqliteStore, acme: Credentials) -> None:
+def test_session_id_and_client_id_match_exactly(client: httpx.Client, store: Store, acme: Credentials) -> None:
     store.write_sessions(
         acme.account.id,
         [
@@ -131,7 +133,7 @@ def test_session_id_and_client_id_match_exactly(client: httpx.Client, store: Sql
 # -- tags -------------------------------------------------------------------------------------------
 
 
-def test_tag_filters(client: httpx.Client, store: SqliteStore, acme: Credentials) -> None:
+def test_tag_filters(client: httpx.Client, store: Store, acme: Credentials) -> None:
     _load(
         store,
         acme,
@@ -194,9 +196,7 @@ def test_every_dimension_is_covered_by_these_tests() -> None:
 
 
 @pytest.mark.parametrize("param", [d.param for d in DIMENSIONS if not d.multi])
-def test_each_dimension_matches_exactly(
-    client: httpx.Client, store: SqliteStore, acme: Credentials, param: str
-) -> None:
+def test_each_dimension_matches_exactly(client: httpx.Client, store: Store, acme: Credentials, param: str) -> None:
     path = _path(param)
     _load(
         store,
@@ -214,7 +214,7 @@ def test_each_dimension_matches_exactly(
     assert _ids(client, acme, {param: "Alph"}) == []
 
 
-def test_cdn_matches_any_element(client: httpx.Client, store: SqliteStore, acme: Credentials) -> None:
+def test_cdn_matches_any_element(client: httpx.Client, store: Store, acme: Credentials) -> None:
     _load(store, acme, {"1": {"cdn": ["AKAMAI", "FASTLY"]}, "2": {"cdn": ["FASTLY"]}, "3": {"cdn": []}})
     assert _ids(client, acme, {"cdn": "AKAMAI"}) == ["1"]
     assert _ids(client, acme, {"cdn": "FASTLY"}) == ["1", "2"]
@@ -222,7 +222,7 @@ def test_cdn_matches_any_element(client: httpx.Client, store: SqliteStore, acme:
     assert _ids(client, acme, {"cdn": "akamai"}) == []
 
 
-def test_different_parameters_must_all_match(client: httpx.Client, store: SqliteStore, acme: Credentials) -> None:
+def test_different_parameters_must_all_match(client: httpx.Client, store: Store, acme: Credentials) -> None:
     _load(
         store,
         acme,

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
+from reelsight.store.base import Store
 from reelsight.store.records import BUCKET_MS, sample_key, to_record
-from reelsight.store.sqlite import SqliteStore
 from tests.conftest import NOW_MS, PATH, Credentials
 from tests.factories import REFERENCE, make_doc, make_doc_dict
+
+pytestmark = pytest.mark.all_backends  # the sessions contract, on SQLite and on ClickHouse (chDB)
 
 H = 3_600_000
 
@@ -19,7 +22,7 @@ def _conv_ids(r: httpx.Response) -> list[str]:
     return [s["conviva_session_id"] for s in r.json()["sessions"]]
 
 
-def _load_many(store: SqliteStore, creds: Credentials, n: int, *, spread_ms: int = 3 * H - 1) -> dict[str, int]:
+def _load_many(store: Store, creds: Credentials, n: int, *, spread_ms: int = 3 * H - 1) -> dict[str, int]:
     """n sessions with ends spread over the default window (across several 15-minute buckets)."""
     ends = {f"9.9.9.{i}.{i}": NOW_MS - 1 - (i * 7919 * 1000) % spread_ms for i in range(n)}
     store.write_sessions(
@@ -29,7 +32,7 @@ def _load_many(store: SqliteStore, creds: Credentials, n: int, *, spread_ms: int
     return ends
 
 
-def test_sample_is_the_smallest_sample_keys(client: httpx.Client, store: SqliteStore, acme: Credentials) -> None:
+def test_sample_is_the_smallest_sample_keys(client: httpx.Client, store: Store, acme: Credentials) -> None:
     ends = _load_many(store, acme, 300)
     assert len({e // BUCKET_MS for e in ends.values()}) >= 12  # the window spans many buckets
     expected = sorted(ends, key=lambda c: (sample_key(c), c))[:40]
@@ -37,7 +40,7 @@ def test_sample_is_the_smallest_sample_keys(client: httpx.Client, store: SqliteS
     assert sorted(got) == sorted(expected)
 
 
-def test_larger_limit_returns_a_superset(client: httpx.Client, store: SqliteStore, acme: Credentials) -> None:
+def test_larger_limit_returns_a_superset(client: httpx.Client, store: Store, acme: Credentials) -> None:
     _load_many(store, acme, 200)
     previous: set[str] = set()
     for limit in (1, 5, 17, 50, 120, 200):
@@ -47,14 +50,14 @@ def test_larger_limit_returns_a_superset(client: httpx.Client, store: SqliteStor
         previous = current
 
 
-def test_same_request_same_sessions(client: httpx.Client, store: SqliteStore, acme: Credentials) -> None:
+def test_same_request_same_sessions(client: httpx.Client, store: Store, acme: Credentials) -> None:
     _load_many(store, acme, 150)
     first = client.get(PATH, auth=acme.auth, params={"limit": 60})
     second = client.get(PATH, auth=acme.auth, params={"limit": 60})
     assert first.content == second.content
 
 
-def test_order_is_end_time_newest_first_ties_by_id(client: httpx.Client, store: SqliteStore, acme: Credentials) -> None:
+def test_order_is_end_time_newest_first_ties_by_id(client: httpx.Client, store: Store, acme: Credentials) -> None:
     end = NOW_MS - 10 * 60_000
     store.write_sessions(
         acme.account.id,
@@ -69,7 +72,7 @@ def test_order_is_end_time_newest_first_ties_by_id(client: httpx.Client, store: 
     assert got == ["3.3.3.3.1", "1.1.1.1.9", "5.5.5.5.2", "2.2.2.2.4"]
 
 
-def test_fewer_matches_than_limit_returns_all(client: httpx.Client, store: SqliteStore, acme: Credentials) -> None:
+def test_fewer_matches_than_limit_returns_all(client: httpx.Client, store: Store, acme: Credentials) -> None:
     _load_many(store, acme, 7)
     assert len(_conv_ids(client.get(PATH, auth=acme.auth, params={"limit": 1500}))) == 7
 
@@ -81,7 +84,7 @@ def test_no_match_is_an_empty_list(client: httpx.Client, acme: Credentials) -> N
     assert r.headers["content-type"] == "application/json"
 
 
-def test_only_ended_sessions_are_returned(client: httpx.Client, store: SqliteStore, acme: Credentials) -> None:
+def test_only_ended_sessions_are_returned(client: httpx.Client, store: Store, acme: Credentials) -> None:
     live = make_doc("4.4.4.4", "1", end_ms=NOW_MS - 1000, set_paths={"status_info.is_ended": False})
     done = make_doc("4.4.4.4", "2", end_ms=NOW_MS - 1000)
     store.write_sessions(acme.account.id, [to_record(live), to_record(done)])
@@ -89,7 +92,7 @@ def test_only_ended_sessions_are_returned(client: httpx.Client, store: SqliteSto
     assert _conv_ids(client.get(PATH, auth=acme.auth, params={"session_id": "1"})) == []
 
 
-def test_response_has_the_reference_shape_and_values(client: httpx.Client, store: SqliteStore) -> None:
+def test_response_has_the_reference_shape_and_values(client: httpx.Client, store: Store) -> None:
     from tests.conftest import add_account
 
     media = add_account(store, "media", viewer_module=True)

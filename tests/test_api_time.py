@@ -6,10 +6,12 @@ import httpx
 import pytest
 
 from reelsight.query.timerange import END_PARAMS, START_PARAMS
+from reelsight.store.base import Store
 from reelsight.store.records import to_record
-from reelsight.store.sqlite import SqliteStore
 from tests.conftest import NOW_MS, PATH, Credentials
 from tests.factories import make_doc
+
+pytestmark = pytest.mark.all_backends  # the sessions contract, on SQLite and on ClickHouse (chDB)
 
 H = 3_600_000
 DAY = 24 * H
@@ -27,7 +29,7 @@ def _error(client: httpx.Client, creds: Credentials, params: dict[str, object]) 
 
 
 @pytest.fixture
-def timeline(store: SqliteStore, acme: Credentials) -> dict[str, int]:
+def timeline(store: Store, acme: Credentials) -> dict[str, int]:
     """Sessions ending at known offsets from NOW_MS, named by their session_id."""
     ends = {
         "1": NOW_MS - 1,  # just before now
@@ -83,14 +85,14 @@ def test_every_form_of_each_bound(
     assert _ids(client, acme, **start, **end) == ["7", "8"]
 
 
-def test_date_only_means_midnight_utc(client: httpx.Client, store: SqliteStore, acme: Credentials) -> None:
+def test_date_only_means_midnight_utc(client: httpx.Client, store: Store, acme: Credentials) -> None:
     midnight = NOW_MS - 12 * H  # 2026-11-20T00:00:00Z
     store.write_sessions(acme.account.id, [to_record(make_doc(session_id="100", end_ms=midnight))])
     assert _ids(client, acme, start_date="2026-11-20") == ["100"]
     assert _ids(client, acme, end_date="2026-11-20") == []
 
 
-def test_fractional_seconds_and_milliseconds(client: httpx.Client, store: SqliteStore, acme: Credentials) -> None:
+def test_fractional_seconds_and_milliseconds(client: httpx.Client, store: Store, acme: Credentials) -> None:
     end = NOW_MS - H + 250
     store.write_sessions(acme.account.id, [to_record(make_doc(session_id="200", end_ms=end))])
     assert _ids(client, acme, start_epoch=f"{(end) / 1000:.3f}") == ["200"]

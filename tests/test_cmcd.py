@@ -22,6 +22,7 @@ from reelsight.ingest.events import (
     Bitrate,
     Content,
     End,
+    Heartbeat,
     PlayerError,
     PlayerState,
     RepeatedStart,
@@ -127,7 +128,7 @@ def test_errors_fatal_state_and_a_start_failure_reported_without_f() -> None:
 
 def test_dash_repeats_a_stored_error_code_on_interval_reports_and_it_is_not_a_new_error() -> None:
     line = f'e=t,ec=25,sid="{SID}",sn=9,sta=s,ts={T}'
-    assert [type(e) for e in decode(line.encode())] == [RepeatedStart]
+    assert [type(e) for e in decode(line.encode())] == [RepeatedStart, Heartbeat]  # alive, no new error
 
 
 def test_shaka_minified_reports_without_sta_invent_nothing() -> None:
@@ -353,6 +354,7 @@ def test_fuzzed_bodies_never_fail(fuzz_server: LiveServer, media: Credentials, d
 
 def test_a_response_report_moves_nothing() -> None:
     """``rr``: its ts is the request's start, its sta the state at the response's end (seconds apart
-    for a held segment), its br the requested rendition's: only the start is taken from it."""
+    for a held segment), its br the requested rendition's: only the start is taken from it, and
+    that the session was alive at its ts (a heartbeat)."""
     line = f'br=(368),cid="film",e=rr,rc=200,sid="{SID}",sn=4,st=v,sta=r,ts={T},ttfb=42,url="http://x/seg.m4s"'
-    assert decode(line.encode()) == [start(4, T)]
+    assert decode(line.encode()) == [start(4, T), Heartbeat(**IDS, seq=33, t_ms=T)]

@@ -11,6 +11,7 @@ import pytest
 
 from reelsight.clock import FakeClock
 from reelsight.settings import Settings
+from reelsight.store.base import Store
 from reelsight.store.sqlite import SqliteStore
 from tests.conftest import NOW_MS, PATH, Credentials, LiveServer, add_account
 
@@ -50,10 +51,11 @@ def wait_for_sessions(client: httpx.Client, creds: Credentials, n: int, **params
 
 
 @pytest.fixture
-def media(store: SqliteStore) -> Credentials:
+def media(store: Store) -> Credentials:
     return add_account(store, "media", viewer_module=True)
 
 
+@pytest.mark.all_backends  # with ClickHouse, the session reaches it through the outbox
 def test_a_session_posted_in_one_batch_is_served_with_its_metrics(client: httpx.Client, media: Credentials) -> None:
     t0 = NOW_MS - 200_000
     r = client.post(INGEST, json=batch(media, a_session(t0)))
@@ -74,6 +76,7 @@ def test_a_session_posted_in_one_batch_is_served_with_its_metrics(client: httpx.
     assert session["tags"]["selected_dimensions"]["player_name"] == "Web"
 
 
+@pytest.mark.all_backends
 def test_batches_split_and_duplicated_give_the_same_session(client: httpx.Client, media: Credentials) -> None:
     t0 = NOW_MS - 200_000
     events = a_session(t0)

@@ -15,6 +15,7 @@ import pytest
 from reelsight import credentials
 from reelsight.query.dimensions import SCALAR_DIMENSIONS, Dimension
 from reelsight.query.parse import FLAG_PARAMS, SessionQuery
+from reelsight.query.selection import selection
 from reelsight.sessions.document import SELECTED_DIMENSION_KEYS
 from reelsight.store.records import SessionRecord, encode_tags, to_record
 from reelsight.store.sqlite import SqliteStore, schema
@@ -35,6 +36,7 @@ RELEASED = (
     "27ea03a9e813fbb2502242fdbc2ceee429bfbd6bf2e0289cc3bacf9bd7858002",
     "fc1a8d8d0f45b6801b518accc7efac7cbb9d39e3bb5d43a167c1748bf544b247",
     "0a1a4abfbfee8214210a0a0a8196320706ab6e2279aa1d3ad269f9da3638efa5",
+    "d850c5e53ae696f9a210e3d4a909c23247ed588e37a3e9836fc049f2beb54f65",
 )
 
 
@@ -99,7 +101,11 @@ def _file_at_version(path: str, version: int, record: SessionRecord) -> None:
             assert "tags" not in _columns(conn, "sessions")
             conn.executemany("INSERT INTO session_tags VALUES (7, ?, ?)", record.custom_tags)
     if version >= 2:
-        conn.execute("INSERT INTO live_sessions VALUES (?, ?, ?, ?, ?)", (*LIVE_KEY, b'{"geo":"x"}', 999))
+        conn.execute(
+            "INSERT INTO live_sessions (account_id, client_id, session_id, enrichment, last_heard_ms)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (*LIVE_KEY, b'{"geo":"x"}', 999),
+        )
         conn.executemany(
             "INSERT INTO live_events VALUES (?, ?, ?, ?, ?)", [(*LIVE_KEY, seq, b'{"seq":%d}' % seq) for seq in (1, 2)]
         )
@@ -138,13 +144,16 @@ def test_a_file_at_every_earlier_version_opens_with_the_current_code(db_path: st
                 ("cdn", ("AKAMAI",)),
             ),
         )
-        (session,) = store.sample_sessions(account.id, every_filter)
+        (session,) = store.sample_sessions(account.id, selection(every_filter))
         assert (session.conviva_session_id, session.end_ms, session.doc) == (
             record.conviva_session_id, record.end_ms, record.doc,
         )  # fmt: skip
         assert (session.viewer_split, session.viewer_id) == (record.viewer_split, record.viewer_id)
         for tag in (("tier", ("silver",)), ("exp", ("x",)), ("other", ("gold",))):  # the filter is real
-            assert store.sample_sessions(account.id, SessionQuery(WINDOW.start_ms, WINDOW.end_ms, tags=(tag,))) == []
+            assert (
+                store.sample_sessions(account.id, selection(SessionQuery(WINDOW.start_ms, WINDOW.end_ms, tags=(tag,))))
+                == []
+            )
         with sqlite3.connect(db_path) as check:
             assert check.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
             assert check.execute("SELECT tags FROM sessions").fetchall() == [(encode_tags(record.custom_tags),)]
@@ -152,7 +161,7 @@ def test_a_file_at_every_earlier_version_opens_with_the_current_code(db_path: st
         newer = _full_record(session_id="2", end_ms=NOW_MS - 30_000)
         assert store.write_sessions(account.id, [newer]) == 1
         gold = SessionQuery(WINDOW.start_ms, WINDOW.end_ms, tags=(("tier", ("gold",)),))
-        assert sorted(s.conviva_session_id for s in store.sample_sessions(account.id, gold)) == sorted(
+        assert sorted(s.conviva_session_id for s in store.sample_sessions(account.id, selection(gold))) == sorted(
             [record.conviva_session_id, newer.conviva_session_id]
         )
         if version >= 2:  # the live log survives the later migrations

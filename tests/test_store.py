@@ -8,6 +8,7 @@ import pytest
 
 from reelsight.errors import AlreadyExists, NotFoundInStore, UnscopedRead
 from reelsight.query.parse import SessionQuery
+from reelsight.query.selection import selection
 from reelsight.store.records import to_record
 from reelsight.store.sqlite import SqliteStore
 from reelsight.store.sqlite.schema import SCHEMA_VERSION, SchemaTooNew
@@ -15,7 +16,7 @@ from tests.conftest import NOW_MS, add_account
 from tests.factories import make_doc
 
 DAY = 86_400_000
-WINDOW = SessionQuery(start_ms=NOW_MS - 3 * 3_600_000, end_ms=NOW_MS, limit=1500)
+WINDOW = selection(SessionQuery(start_ms=NOW_MS - 3 * 3_600_000, end_ms=NOW_MS, limit=1500))
 
 
 @pytest.mark.parametrize("bad", [None, 0, -1, "1", 1.0, True, [1]])

@@ -17,13 +17,13 @@ import msgspec
 
 from reelsight import credentials
 from reelsight.clock import SystemClock
-from reelsight.errors import AlreadyExists, NotFoundInStore, ReelsightError, StoreInUse
+from reelsight.errors import AlreadyExists, BadStoreUrl, NotFoundInStore, ReelsightError, StorageFailure, StoreInUse
 from reelsight.importing import import_jsonl
 from reelsight.sessions.context import check_pattern
 from reelsight.settings import SETTINGS, SettingError, Settings, load_settings
-from reelsight.store.base import IP_PRIVACY_MODES, Account
-from reelsight.store.sqlite import SqliteStore
+from reelsight.store.base import IP_PRIVACY_MODES, Account, Store
 from reelsight.store.sqlite.connection import SYNCHRONOUS_MODES
+from reelsight.stores import OpenStores, open_stores
 
 
 def _settings(ctx: click.Context, **command_level: Any) -> Settings:
@@ -35,20 +35,22 @@ def _settings(ctx: click.Context, **command_level: Any) -> Settings:
         raise click.UsageError(str(exc)) from None
 
 
-def _open_store(settings: Settings, *, owner: str | None = None) -> SqliteStore:
-    """The store; ``owner`` (serve, demo) claims the file for this process or fails naming the holder."""
+def _open(settings: Settings, *, owner: str | None = None, live_log: bool = False) -> OpenStores:
+    """The stores; ``owner`` (serve, demo) claims the live log's file for this process or fails
+    naming the holder."""
     if settings.sqlite_synchronous not in SYNCHRONOUS_MODES:
         raise click.UsageError(f"sqlite_synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
     try:
-        return SqliteStore(
-            settings.db,
-            readers=settings.reader_threads,
-            read_timeout_s=settings.query_timeout_ms / 1000,
-            owner=owner,
-            synchronous=settings.sqlite_synchronous,
-        )
-    except StoreInUse as exc:
+        return open_stores(settings, owner=owner, live_log=live_log)
+    except BadStoreUrl as exc:
+        raise click.UsageError(str(exc)) from None
+    except (StoreInUse, StorageFailure) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _open_store(settings: Settings) -> Store:
+    """The store of accounts and sessions (for the commands that do not ingest)."""
+    return _open(settings).main
 
 
 def _setting_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -72,7 +74,7 @@ def main(**_settings_options: Any) -> None:
 # -- accounts and keys ------------------------------------------------------------------------
 
 
-def _create_key(store: SqliteStore, account: Account) -> tuple[str, str]:
+def _create_key(store: Store, account: Account) -> tuple[str, str]:
     key_id, secret = credentials.new_key_id(), credentials.new_secret()
     store.add_api_key(account.id, key_id, credentials.hash_secret(secret))
     return key_id, secret
@@ -325,14 +327,65 @@ def cmcd_session(sid: str) -> None:
     click.echo(f"client_id:  {client_id}\nsession_id: {session_id}\nfind it:    ?client_id={client_id}")
 
 
+# -- stores -------------------------------------------------------------------------------------
+
+
+@main.group("store")
+def store_group() -> None:
+    """Check a store."""
+
+
+@store_group.command("check")
+@click.argument("url", required=False)
+@click.option("--read-only", is_flag=True, help="Skip the write checks (they use an account of their own).")
+@click.pass_context
+def store_check(ctx: click.Context, url: str | None, read_only: bool) -> None:
+    """Run the store contract's smoke checks against URL (default: the configured store).
+
+    URL is a store URL as for --store; the password is better given in REELSIGHT_STORE_PASSWORD.
+    Exit status 1 when a check fails.
+    """
+    from reelsight.store.check import CheckFailed, run_checks
+
+    settings = _settings(ctx, store=url)
+    stores = _open(settings)
+    try:
+        run_checks(stores.main, retention_days=settings.retention_days, write=not read_only, echo=click.echo)
+    except (CheckFailed, ReelsightError) as exc:
+        click.echo(f"FAILED: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        stores.close()
+    click.echo("all checks passed")
+
+
+@store_group.command("cluster-ddl")
+@click.option("--cluster", required=True, help="The cluster's name in the servers' remote_servers.")
+@click.option("--database", default="reelsight", show_default=True)
+def store_cluster_ddl(cluster: str, database: str) -> None:
+    """Print the schema of a sharded, replicated ClickHouse deployment (docs/scaling.md).
+
+    Apply it once to any node (clickhouse-client --multiquery), then start Reelsight with
+    --store 'clickhouse://USER@HOST:8123/DATABASE?cluster=CLUSTER'.
+    """
+    from reelsight.store.clickhouse.schema import cluster_ddl
+    from reelsight.store.url import parse_store_url
+
+    try:
+        parse_store_url(f"clickhouse://h/{database}?cluster={cluster}")  # both are checked identifiers
+    except BadStoreUrl as exc:
+        raise click.UsageError(str(exc)) from None
+    for statement in cluster_ddl(cluster, database):
+        click.echo(statement + ";\n")
+
+
 # -- serving ------------------------------------------------------------------------------------
 
 
-def _run_server(settings: Settings, store: SqliteStore) -> None:
+def _run_server(settings: Settings, stores: OpenStores) -> None:
     import uvicorn
 
     from reelsight.sessions.enrich import Enricher
-    from reelsight.store.sqlite.live_log import SqliteLiveLog
     from reelsight.web.app import create_app
     from reelsight.web.server import server_config
 
@@ -340,7 +393,8 @@ def _run_server(settings: Settings, store: SqliteStore) -> None:
         enricher = Enricher(settings.geoip_city_db, settings.geoip_asn_db, cache_dir=settings.geoip_cache_dir)
     except ReelsightError as exc:
         raise click.ClickException(str(exc)) from None
-    app = create_app(settings, store, SqliteLiveLog(store), enricher, SystemClock())
+    live_log = stores.live_log()
+    app = create_app(settings, stores.main, live_log, enricher, SystemClock(), live_log.outbox)
     # Tens of thousands of live sessions are long-lived objects: a full collection over them stalls
     # every request for 100+ ms. Collect the old generation far less often (it only ever finds
     # cycles; the sessions themselves are freed by reference counting).
@@ -355,11 +409,11 @@ def _run_server(settings: Settings, store: SqliteStore) -> None:
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the API (GET /insights/3.0/sessions/content) from the store."""
     settings = _settings(ctx, host=host, port=port)
-    store = _open_store(settings, owner="serve")
+    stores = _open(settings, owner="serve", live_log=True)
     try:
-        _run_server(settings, store)
+        _run_server(settings, stores)
     finally:
-        store.close()
+        stores.close()
 
 
 @main.command()
@@ -387,17 +441,19 @@ def demo(ctx: click.Context, host: str | None, port: int | None, count: int, see
     settings = _settings(ctx, host=host, port=port)
     if not settings.trusted_proxies and viewers:
         settings = settings.replace(trusted_proxies="127.0.0.1")
-    store = _open_store(settings, owner="demo")
+    stores = _open(settings, owner="demo", live_log=True)
     try:
-        prepare_demo(store, settings, count=count, seed=seed, echo=click.echo)
-        traffic = start_demo_traffic(store, settings, viewers=viewers, seed=seed, echo=click.echo) if viewers else None
+        prepare_demo(stores.main, settings, count=count, seed=seed, echo=click.echo)
+        traffic = (
+            start_demo_traffic(stores.main, settings, viewers=viewers, seed=seed, echo=click.echo) if viewers else None
+        )
         try:
-            _run_server(settings, store)
+            _run_server(settings, stores)
         finally:
             if traffic is not None:
                 traffic.stop()
     finally:
-        store.close()
+        stores.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

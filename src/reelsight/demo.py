@@ -12,8 +12,9 @@ from reelsight.errors import NotFoundInStore
 from reelsight.generate.sessions import generate_sessions
 from reelsight.ingest import conviva
 from reelsight.settings import Settings
-from reelsight.store.base import SessionStore
+from reelsight.store.base import Store
 from reelsight.store.records import to_record
+from reelsight.store.url import redacted, store_url_of
 from reelsight.web.sessions_route import PATH
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ DEMO_ACCOUNT = "demo"
 
 
 def prepare_demo(
-    store: SessionStore, settings: Settings, *, count: int, seed: int, echo: Callable[[str], None]
+    store: Store, settings: Settings, *, count: int, seed: int, echo: Callable[[str], None]
 ) -> tuple[str, str]:
     """Create (or reuse) the demo account, load ``count`` sessions, print credentials and a curl."""
     try:
@@ -42,7 +43,8 @@ def prepare_demo(
     docs = generate_sessions(count, seed=seed, end_ms=now_ms, span_ms=settings.retention_days * 86_400_000)
     written = store.write_sessions(account.id, (to_record(d) for d in docs))
     echo(
-        f"Loaded {written} sessions of the last {settings.retention_days} days into {settings.db} "
+        f"Loaded {written} sessions of the last {settings.retention_days} days into"
+        f" {redacted(store_url_of(settings.store, settings.db))} "
         f"in {time.monotonic() - started:.1f} s."
     )
     echo(f"Account {DEMO_ACCOUNT!r} (viewer module on)\n  API key id: {key_id}\n  secret:     {secret}")
@@ -58,7 +60,7 @@ def prepare_demo(
 
 
 def start_demo_traffic(
-    store: SessionStore, settings: Settings, *, viewers: int = 20, seed: int = 1, echo: Callable[[str], None]
+    store: Store, settings: Settings, *, viewers: int = 20, seed: int = 1, echo: Callable[[str], None]
 ) -> BackgroundSimulation:
     """Start simulated players posting live events to this server's native ingest endpoint as the
     demo account: a background thread that waits until the server answers. Call ``.stop()`` on the

@@ -210,6 +210,10 @@ class ReadTimeout(StoreError):
     """A read ran past the store's time limit and was cancelled."""
 
 
+class BadStoreUrl(StoreError):
+    """A store URL that names no supported backend, or a backend whose extra is not installed."""
+
+
 class StoreInUse(StoreError):
     """Another process owns the store file for serving; the message names the file and the holder."""
 

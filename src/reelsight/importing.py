@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from reelsight.errors import DocumentError
 from reelsight.sessions.document import decode_document
-from reelsight.store.base import SessionStore
+from reelsight.store.base import Store
 from reelsight.store.records import SessionRecord, to_record
 
 
@@ -41,7 +41,7 @@ def read_lines(stream: BinaryIO, max_line_bytes: int) -> Iterator[tuple[int, byt
 
 
 def import_jsonl(
-    store: SessionStore,
+    store: Store,
     account_id: int,
     stream: BinaryIO,
     *,

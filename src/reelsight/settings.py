@@ -28,6 +28,21 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("db", str, "./reelsight.db", "Path of the embedded SQLite store (created if missing)."),
+    Setting(
+        "store",
+        str,
+        "",
+        "Store URL of accounts and ended sessions: sqlite:///PATH, clickhouse://USER@HOST:8123/DATABASE (or"
+        " clickhouses:// for TLS), chdb:///DIR; '' means the SQLite file `db`. With ClickHouse, `db` keeps only"
+        " this node's live-session log and outbox.",
+    ),
+    Setting(
+        "store_password",
+        str,
+        "",
+        "Password of the ClickHouse user, instead of in the store URL (set REELSIGHT_STORE_PASSWORD: it is never"
+        " logged).",
+    ),
     Setting("host", str, "127.0.0.1", "Address `reelsight serve` and `reelsight demo` listen on."),
     Setting("port", int, 8080, "TCP port `reelsight serve` and `reelsight demo` listen on."),
     Setting(
@@ -111,6 +126,8 @@ class SettingError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Settings:
     db: str = "./reelsight.db"
+    store: str = ""
+    store_password: str = dataclasses.field(default="", repr=False)
     sqlite_synchronous: str = "full"
     host: str = "127.0.0.1"
     port: int = 8080

@@ -25,6 +25,7 @@ from reelsight.ingest.events import (
     Content,
     End,
     Event,
+    Heartbeat,
     PlayerError,
     PlayerState,
     RepeatedStart,
@@ -240,7 +241,10 @@ def decode_reports(reports: Reports, refused: dict[int, str], *, receive_ms: int
         )
         batch.events.append((index, start))
         batch.claims.append(SeqClaim(client_id, session_id, sn * SLOTS, (sn + 1) * SLOTS))
-        for slot, event in enumerate(_events(report, ids)[: SLOTS - 1], start=1):
+        # A report that says nothing new (an `rr`, a `t` while starting) still shows the session alive
+        # at its ts: where an expiring session ends, and what keeps it from expiring.
+        events = _events(report, ids) or [Heartbeat(client_id=client_id, session_id=session_id, seq=0, t_ms=ts)]
+        for slot, event in enumerate(events[: SLOTS - 1], start=1):
             event.seq = sn * SLOTS + slot
             batch.events.append((index, event))
     return batch

@@ -20,7 +20,7 @@ import msgspec
 from reelsight.ingest.decoded import DecodedBatch
 from reelsight.ingest.worker import IngestWorker
 from reelsight.sessions.live import TAG_LIMIT_REASON, IncomingBatch, Status
-from reelsight.store.base import Account, SessionStore
+from reelsight.store.base import Account, AccountStore
 
 KEY_CACHE_S = 30.0  # a key's account is re-read this often (a new or changed account shows up then)
 MAX_INGEST_KEY_CHARS = 128
@@ -61,7 +61,7 @@ def assigned_client_id(account_id: int, sender: Sender, session_id: str, *materi
 
 
 class Intake:
-    def __init__(self, store: SessionStore, worker: IngestWorker) -> None:
+    def __init__(self, store: AccountStore, worker: IngestWorker) -> None:
         self._store = store
         self._worker = worker
         self._accounts: dict[str, tuple[Account, float]] = {}

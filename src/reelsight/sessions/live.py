@@ -18,10 +18,11 @@ import msgspec
 from reelsight.ingest.events import End, Event, MetadataUpdate, RepeatedStart, Start, event_sort_key
 from reelsight.sessions.context import BusinessRules, Enrichment
 from reelsight.sessions.document import SELECTED_DIMENSION_KEYS, SessionDocument
+from reelsight.sessions.live_log import IngestCommit, LiveKey, LiveLog
 from reelsight.sessions.seqs import SeqClaim, SeqRanges
 from reelsight.sessions.summary import summarize
-from reelsight.sessions.timeline import SessionState, apply, new_state
-from reelsight.store.base import Account, IngestCommit, LiveKey, LiveLog
+from reelsight.sessions.timeline import SessionState, apply, new_state, update_content
+from reelsight.store.base import Account
 
 Status = Literal["accepted", "duplicate", "late", "rejected"]
 TAG_LIMIT_REASON = "the session would carry more custom tags than ingest_max_tags_per_session allows"
@@ -98,10 +99,20 @@ def _persisted_seqs(data: bytes | None) -> SeqRanges:
         return SeqRanges()
 
 
-def _moves_start(session: LiveSession, start: RepeatedStart) -> bool:
-    """A repeated start earlier than the session's start (reports arrived out of order) is kept:
-    the session starts at the earliest report."""
-    return session.state.start_ms is None or start.t_ms < session.state.start_ms
+def _changes_start(session: LiveSession, start: RepeatedStart) -> bool:
+    """A repeated start is kept when it is earlier than the session's start (reports arrived out of
+    order: the session starts at the earliest report), or when it names content the session does
+    not know yet (a CMCD player sends `st` or `cid` only from some later report on)."""
+    state = session.state
+    if state.start_ms is None or start.t_ms < state.start_ms:
+        return True
+    content = start.content
+    return bool(
+        (content.asset and not state.asset)
+        or (content.stream_url and not state.stream_url)
+        or (content.is_live is not None and state.is_live is None)
+        or (content.length_ms > 0 and state.length_ms <= 0)
+    )
 
 
 class LiveRegistry:
@@ -167,7 +178,7 @@ class LiveRegistry:
                         continue
                     session = self._open(key, batch)
                     opened.add(key)
-                if isinstance(event, RepeatedStart) and session.has_start and not _moves_start(session, event):
+                if isinstance(event, RepeatedStart) and session.has_start and not _changes_start(session, event):
                     statuses[number][index] = "duplicate"  # the report repeats a start already had
                     continue
                 if isinstance(event, Start) and not session.has_start:
@@ -273,6 +284,9 @@ class LiveRegistry:
             early = [p for p in items if isinstance(p.event, RepeatedStart) and p.event.t_ms <= start_ms]
             if early:
                 session.state.start_ms = min(p.event.t_ms for p in early)
+                for item in early:  # and what it names that the session did not know (CMCD)
+                    assert isinstance(item.event, RepeatedStart)
+                    update_content(session.state, item.event.content)
                 items = [p for p in items if not (isinstance(p.event, RepeatedStart) and p.event.t_ms <= start_ms)]
                 if not items:
                     return []

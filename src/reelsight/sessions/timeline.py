@@ -195,13 +195,13 @@ def apply(state: SessionState, event: Event) -> None:
                 else:
                     state.fatal_before_join = True
         case Start():
-            _update_content(state, event.content)
+            update_content(state, event.content)
             if event.viewer_id:
                 state.viewer_id = event.viewer_id
             state.metadata.update(event.metadata)  # "" is a value here: the tag is sent, empty
         case MetadataUpdate():
             if event.content is not None:
-                _update_content(state, event.content)
+                update_content(state, event.content)
             if event.viewer_id is not None:
                 state.viewer_id = event.viewer_id
             for key, value in event.metadata.items():
@@ -270,7 +270,7 @@ def _report_bitrate(state: SessionState, bitrate_bps: int) -> None:
     state.last_known_bitrate_bps = bitrate_bps
 
 
-def _update_content(state: SessionState, content: Content) -> None:
+def update_content(state: SessionState, content: Content) -> None:
     """Fields an update leaves at their "unknown" default keep their current value."""
     if content.asset:
         state.asset = content.asset

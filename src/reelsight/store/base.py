@@ -11,8 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from reelsight.errors import UnscopedRead
-from reelsight.query.parse import SessionQuery
-from reelsight.sessions.document import SessionDocument
+from reelsight.query.selection import Selection
 from reelsight.store.records import SessionRecord
 
 
@@ -50,8 +49,9 @@ class StoredSession:
     viewer_id: str
 
 
-class SessionStore(Protocol):
-    # accounts and credentials
+class AccountStore(Protocol):
+    """Accounts, API keys and ingest keys: read on every request (a disabled key stops at once)."""
+
     def create_account(
         self,
         name: str,
@@ -70,12 +70,19 @@ class SessionStore(Protocol):
     def list_api_keys(self, account_id: int) -> list[ApiKey]: ...
     def disable_api_key(self, key_id: str) -> None: ...
 
-    # sessions
+
+class SessionStore(Protocol):
+    """Ended sessions: written idempotently (a session replaces the account's session with the same
+    ``conviva_session_id``), sampled from a backend-neutral :class:`Selection`."""
+
     def write_sessions(self, account_id: int, records: Iterable[SessionRecord]) -> int: ...
-    def sample_sessions(self, account_id: int, query: SessionQuery) -> list[StoredSession]: ...
+    def sample_sessions(self, account_id: int, query: Selection) -> list[StoredSession]: ...
     def purge_ended_before(self, cutoff_ms: int) -> int: ...
 
-    # health
+
+class Store(AccountStore, SessionStore, Protocol):
+    """What one store URL opens: both roles, and its health."""
+
     def check(self) -> None:
         """Raise ``StorageFailure`` when the store can no longer be trusted to keep what it is given."""
         ...
@@ -88,42 +95,3 @@ def require_account_scope(account_id: object) -> int:
     if type(account_id) is not int or account_id <= 0:
         raise UnscopedRead(f"session reads must be scoped to one account id, got {account_id!r}")
     return account_id
-
-
-# -- the live-session log (ingest) ---------------------------------------------------------------
-
-LiveKey = tuple[int, str, str]  # account_id, client_id, session_id
-
-
-@dataclasses.dataclass
-class LiveSessionRow:
-    key: LiveKey
-    enrichment: bytes
-    last_heard_ms: int
-    events: list[bytes]
-    seqs: bytes | None = None  # the seen sequence numbers as last committed (``SeqRanges.to_bytes``)
-
-
-@dataclasses.dataclass
-class IngestCommit:
-    """Everything one round of the ingest worker writes, applied atomically."""
-
-    # (key, enrichment, last heard, seen sequence numbers) of each session that opened
-    new_sessions: list[tuple[LiveKey, bytes, int, bytes]] = dataclasses.field(default_factory=list)
-    # key -> (last heard, seen sequence numbers) of each live session that took events
-    heard: dict[LiveKey, tuple[int, bytes]] = dataclasses.field(default_factory=dict)
-    events: list[tuple[LiveKey, int, bytes]] = dataclasses.field(default_factory=list)
-    ended: list[tuple[LiveKey, SessionDocument]] = dataclasses.field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.new_sessions or self.heard or self.events or self.ended)
-
-
-class LiveLog(Protocol):
-    def commit(self, work: IngestCommit) -> None:
-        """Apply one round atomically: after it returns, a crash loses none of it."""
-        ...
-
-    def load(self) -> Iterable[LiveSessionRow]: ...
-    def events_of(self, key: LiveKey) -> list[bytes]: ...
-    def is_ended(self, account_id: int, conviva_session_id: str) -> bool: ...

@@ -6,7 +6,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 import anyio.to_thread
@@ -25,8 +25,10 @@ from reelsight.ingest.worker import IngestWorker
 from reelsight.sessions.context import BusinessRules, Enrichment
 from reelsight.sessions.enrich import Enricher, client_ip, parse_trusted_proxies
 from reelsight.sessions.live import Enrich, LiveRegistry
+from reelsight.sessions.live_log import LiveLog
 from reelsight.settings import Settings
-from reelsight.store.base import LiveLog, SessionStore
+from reelsight.store.base import Store
+from reelsight.store.sqlite.outbox import DRAIN_BATCH, Outbox
 from reelsight.web import cmcd_route, ingest_route, sessions_route
 from reelsight.web.auth import Authenticator
 from reelsight.web.cmcd_route import CmcdCollector
@@ -48,9 +50,10 @@ from reelsight.web.sessions_route import SessionsEndpoint
 log = logging.getLogger("reelsight.web")
 _RULES_CACHE_S = 30.0
 STORE_CHECK_INTERVAL_S = 1.0  # how soon a deleted or replaced store file is noticed without traffic
+OUTBOX_DRAIN_INTERVAL_S = 0.5  # how soon an ended session reaches a ClickHouse store
 
 
-async def _purge_forever(settings: Settings, store: SessionStore, clock: Clock) -> None:
+async def _purge_forever(settings: Settings, store: Store, clock: Clock) -> None:
     while True:
         cutoff = clock.now_ms() - settings.retention_days * 86_400_000
         try:
@@ -63,20 +66,36 @@ async def _purge_forever(settings: Settings, store: SessionStore, clock: Clock) 
         await anyio.sleep(max(1, settings.purge_interval_s))
 
 
-async def _watch_store(store: SessionStore) -> None:
-    """Notice within a second that the store's file is gone, even with no traffic (the store logs it)."""
+async def _watch_store(check: Callable[[], None]) -> None:
+    """Notice within a second that the live log's file is gone, even with no traffic (the store logs it)."""
     while True:
         try:
-            await anyio.to_thread.run_sync(store.check)
+            await anyio.to_thread.run_sync(check)
         except StorageFailure:
             return
         await anyio.sleep(STORE_CHECK_INTERVAL_S)
 
 
+async def _drain_forever(outbox: Outbox, clock: Clock) -> None:
+    """Move ended sessions from the local outbox into the session store, about twice a second; a
+    failing store keeps them waiting (logged once a minute) and is retried."""
+    next_warning = 0.0
+    while True:
+        try:
+            moved = await anyio.to_thread.run_sync(outbox.drain, clock.now_ms())
+        except StorageFailure as exc:
+            moved = 0
+            if time.monotonic() >= next_warning:
+                next_warning = time.monotonic() + 60
+                log.warning("ended sessions wait in the outbox (retrying): %s", exc)
+        if moved < DRAIN_BATCH:
+            await anyio.sleep(OUTBOX_DRAIN_INTERVAL_S)
+
+
 class _AccountRules:
     """Business-error rules per account, re-read from the store at most every 30 s."""
 
-    def __init__(self, store: SessionStore) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
         self._cache: dict[int, tuple[BusinessRules, float]] = {}
 
@@ -100,8 +119,15 @@ def _enrich_with(enricher: Enricher) -> Enrich:
 
 
 def create_app(
-    settings: Settings, store: SessionStore, live_log: LiveLog, enricher: Enricher, clock: Clock
+    settings: Settings,
+    store: Store,
+    live_log: LiveLog,
+    enricher: Enricher,
+    clock: Clock,
+    outbox: Outbox | None = None,
 ) -> Starlette:
+    """``outbox``: where the live log puts ended sessions when ``store`` is not its own file (drained
+    while serving, and once more at shutdown)."""
     openapi_body = msgspec.json.encode(build_openapi())
     sessions = SessionsEndpoint(settings, store, clock, Authenticator(store, clock, settings.auth_cache_s))
     registry = LiveRegistry(
@@ -111,7 +137,7 @@ def create_app(
         timeout_ms=settings.session_timeout_s * 1000,
         max_tags=settings.ingest_max_tags_per_session,
     )
-    worker = IngestWorker(registry, clock, store.check)
+    worker = IngestWorker(registry, clock, live_log.check)
     resolve_ip = functools.partial(client_ip, trusted_proxies=parse_trusted_proxies(settings.trusted_proxies))
     intake = Intake(store, worker)
     ingest = IngestEndpoint(settings, clock, intake, resolve_ip)
@@ -123,6 +149,7 @@ def create_app(
 
     async def health(_request: Request) -> Response:
         try:
+            await anyio.to_thread.run_sync(live_log.check)
             await anyio.to_thread.run_sync(store.check)
         except StorageFailure as exc:
             return error_response(Unavailable(str(exc)))
@@ -134,11 +161,15 @@ def create_app(
         try:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(_purge_forever, settings, store, clock)
-                tasks.start_soon(_watch_store, store)
+                tasks.start_soon(_watch_store, live_log.check)
+                if outbox is not None:
+                    tasks.start_soon(_drain_forever, outbox, clock)
                 yield
                 tasks.cancel_scope.cancel()
         finally:
             await anyio.to_thread.run_sync(worker.stop)
+            if outbox is not None:
+                await anyio.to_thread.run_sync(outbox.drain_all, clock.now_ms())
 
     return Starlette(
         routes=[

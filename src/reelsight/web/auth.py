@@ -17,7 +17,7 @@ import anyio.to_thread
 from reelsight.clock import Clock
 from reelsight.credentials import verify_secret
 from reelsight.errors import Unauthorized
-from reelsight.store.base import Account, SessionStore
+from reelsight.store.base import Account, AccountStore
 
 MAX_HEADER_CHARS = 1024
 
@@ -39,7 +39,7 @@ def parse_basic(header: str | None) -> tuple[str, str]:
 
 
 class Authenticator:
-    def __init__(self, store: SessionStore, clock: Clock, cache_s: int) -> None:
+    def __init__(self, store: AccountStore, clock: Clock, cache_s: int) -> None:
         self._store = store
         self._clock = clock
         self._cache_s = cache_s

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from reelsight.clock import Clock
 from reelsight.errors import InvalidParameter, ReadTimeout, Unavailable
 from reelsight.query.parse import parse_query
+from reelsight.query.selection import selection
 from reelsight.settings import Settings
 from reelsight.store.base import SessionStore, StoredSession
 from reelsight.store.records import with_viewer_id
@@ -75,7 +76,7 @@ class SessionsEndpoint:
             query = parse_query(query_items(request.scope["query_string"], self._settings), self._clock.now_ms())
             try:
                 sessions = await anyio.to_thread.run_sync(
-                    self._store.sample_sessions, account.id, query, limiter=self._readers
+                    self._store.sample_sessions, account.id, selection(query), limiter=self._readers
                 )
             except ReadTimeout:
                 raise Unavailable("the query took too long; narrow the time range or add filters") from None

@@ -9,14 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from reelsight.store.base import IngestCommit, LiveKey, LiveSessionRow
+import msgspec
+
+from reelsight.sessions.live_log import IngestCommit, LiveKey, LiveSessionRow
 from reelsight.store.records import to_record
+from reelsight.store.sqlite.outbox import Outbox
 from reelsight.store.sqlite.store import SqliteStore, insert_record
+
+_ENCODER = msgspec.json.Encoder()
 
 
 class SqliteLiveLog:
-    def __init__(self, store: SqliteStore) -> None:
+    """``outbox``: when the ended sessions belong in another session store, they leave the log
+    through it (see ``outbox.py``); without one they are written to this file's sessions table."""
+
+    def __init__(self, store: SqliteStore, outbox: Outbox | None = None) -> None:
         self._store = store
+        self.outbox = outbox
+
+    def check(self) -> None:
+        self._store.check()
 
     def commit(self, work: IngestCommit) -> None:
         with self._store.writing() as conn:
@@ -36,7 +48,10 @@ class SqliteLiveLog:
                 [(heard, seqs, *key) for key, (heard, seqs) in work.heard.items()],
             )
             for key, doc in work.ended:
-                insert_record(conn, key[0], to_record(doc))
+                if self.outbox is None:
+                    insert_record(conn, key[0], to_record(doc))
+                else:
+                    self.outbox.add(conn, key[0], doc, _ENCODER.encode(doc))
                 conn.execute("DELETE FROM live_events WHERE account_id = ? AND client_id = ? AND session_id = ?", key)
                 conn.execute("DELETE FROM live_sessions WHERE account_id = ? AND client_id = ? AND session_id = ?", key)
 
@@ -66,6 +81,8 @@ class SqliteLiveLog:
         return [row[0] for row in rows]
 
     def is_ended(self, account_id: int, conviva_session_id: str) -> bool:
+        if self.outbox is not None:
+            return self.outbox.is_ended(account_id, conviva_session_id)
         with self._store.reading() as conn:
             row = conn.execute(
                 "SELECT 1 FROM sessions WHERE account_id = ? AND conviva_session_id = ? AND is_ended = 1",

@@ -14,8 +14,7 @@ import itertools
 import sqlite3
 from collections.abc import Iterator
 
-from reelsight.query.dimensions import DIMENSIONS_BY_PARAM
-from reelsight.query.parse import SessionQuery
+from reelsight.query.selection import Match, Selection
 from reelsight.store.base import StoredSession
 from reelsight.store.records import BUCKET_MS, TAG_KEY_END, TAG_SEPARATOR
 
@@ -35,45 +34,43 @@ def _storable(text: str) -> bool:
     return TAG_SEPARATOR not in text and TAG_KEY_END not in text
 
 
-def filter_sql(query: SessionQuery) -> tuple[str, list[object]]:
-    """``AND ...`` conditions for every filter of the query, with their bound parameters.
+def filter_sql(sel: Selection) -> tuple[str, list[object]]:
+    """``AND ...`` conditions for every match of the selection, with their bound parameters.
 
     Identifiers come from the fixed flag and dimension tables; every value is a bound parameter.
     """
     parts: list[str] = ["is_ended = 1"]
     params: list[object] = []
-    for name, flag_values in query.flags:
-        parts.append(f"{name} IN ({_placeholders(len(flag_values))})")
-        params.extend(int(v) for v in flag_values)
-    for column, values in (("session_id", query.session_ids), ("client_id", query.client_ids)):
-        if values:
-            parts.append(f"{column} IN ({_placeholders(len(values))})")
-            params.extend(values)
-    for param, values in query.dimensions:
-        dimension = DIMENSIONS_BY_PARAM[param]
-        if dimension.multi:
-            marks = _placeholders(len(values))
-            parts.append(f"EXISTS (SELECT 1 FROM json_each(sessions.cdn) WHERE value IN ({marks}))")  # noqa: S608
+    for match in sel.matches:
+        if match.kind == "scalar":
+            parts.append(f"{match.field} IN ({_placeholders(len(match.values))})")
+            params.extend(int(v) if isinstance(v, bool) else v for v in match.values)
+        elif match.kind == "any_element":
+            marks = _placeholders(len(match.values))
+            parts.append(f"EXISTS (SELECT 1 FROM json_each(sessions.{match.field}) WHERE value IN ({marks}))")  # noqa: S608
+            params.extend(match.values)
         else:
-            parts.append(f"{dimension.column} IN ({_placeholders(len(values))})")
-        params.extend(values)
-    for key, values in query.tags:
-        alternatives: list[str] = []
-        if _storable(key):  # a key or value with a separator in it is never stored: it cannot match
-            for value in filter(_storable, values):
-                alternatives.append(_TAG_EQUALS)
-                params.extend((key, value))
-            if "" in values:
-                alternatives.append(_TAG_ABSENT)
-                params.append(key)
-        elif "" in values:
-            alternatives.append("1")  # no session has that tag, so every one has the value ""
-        parts.append("(" + (" OR ".join(alternatives) or "0") + ")")
+            parts.append(_tag_condition(match, params))
     return " AND ".join(parts), params
 
 
+def _tag_condition(match: Match, params: list[object]) -> str:
+    alternatives: list[str] = []
+    values = [v for v in match.values if isinstance(v, str)]
+    if _storable(match.key):  # a key or value with a separator in it is never stored: it cannot match
+        for value in filter(_storable, values):
+            alternatives.append(_TAG_EQUALS)
+            params.extend((match.key, value))
+        if "" in values:
+            alternatives.append(_TAG_ABSENT)
+            params.append(match.key)
+    elif "" in values:
+        alternatives.append("1")  # no session has that tag, so every one has the value ""
+    return "(" + (" OR ".join(alternatives) or "0") + ")"
+
+
 def _bucket_cursors(
-    conn: sqlite3.Connection, account_id: int, query: SessionQuery, where: str, params: list[object]
+    conn: sqlite3.Connection, account_id: int, query: Selection, where: str, params: list[object]
 ) -> list[Iterator[_Row]]:
     sql = (
         f"{_SELECT} WHERE account_id = ? AND end_bucket = ? AND end_ms >= ? AND end_ms < ? AND {where}"
@@ -87,9 +84,10 @@ def _bucket_cursors(
 
 
 def _by_id_index(
-    conn: sqlite3.Connection, account_id: int, query: SessionQuery, where: str, params: list[object]
+    conn: sqlite3.Connection, account_id: int, query: Selection, where: str, params: list[object]
 ) -> list[Iterator[_Row]]:
-    index = "sessions_by_session_id" if query.session_ids else "sessions_by_client_id"
+    by_session = any(m.kind == "scalar" and m.field == "session_id" for m in query.matches)
+    index = "sessions_by_session_id" if by_session else "sessions_by_client_id"
     sql = (
         f"{_SELECT} INDEXED BY {index} WHERE account_id = ? AND end_ms >= ? AND end_ms < ? AND {where}"
         " ORDER BY sample_key, conviva_session_id LIMIT ?"
@@ -97,10 +95,10 @@ def _by_id_index(
     return [conn.execute(sql, [account_id, query.start_ms, query.end_ms, *params, query.limit])]
 
 
-def sample(conn: sqlite3.Connection, account_id: int, query: SessionQuery) -> list[StoredSession]:
+def sample(conn: sqlite3.Connection, account_id: int, query: Selection) -> list[StoredSession]:
     """The sample for one account, ordered by end time (newest first), ties by conviva_session_id."""
     where, params = filter_sql(query)
-    plan = _by_id_index if (query.session_ids or query.client_ids) else _bucket_cursors
+    plan = _by_id_index if query.by_id else _bucket_cursors
     cursors = plan(conn, account_id, query, where, params)
     picked: list[_Row] = list(itertools.islice(heapq.merge(*cursors), query.limit))
     for cursor in cursors:

@@ -165,8 +165,27 @@ def _v4() -> list[str]:
     return ["ALTER TABLE live_sessions ADD COLUMN seqs BLOB"]
 
 
+def _v5() -> list[str]:
+    """The outbox: sessions ended by the live log on their way to another session store (ClickHouse)."""
+    return [
+        """CREATE TABLE outbox (
+  account_id INTEGER NOT NULL,
+  conviva_session_id TEXT NOT NULL,
+  end_ms INTEGER NOT NULL,
+  doc BLOB,
+  PRIMARY KEY (account_id, conviva_session_id)
+)""",
+    ]
+
+
 # Append only: a released migration is never edited, reordered or removed.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(_v1()), tuple(_v2()), tuple(_v3()), tuple(_v4()))
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    tuple(_v1()),
+    tuple(_v2()),
+    tuple(_v3()),
+    tuple(_v4()),
+    tuple(_v5()),
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # The columns of ``sessions`` that are not a flag or a dimension, in the order the insert lists them.

@@ -21,7 +21,8 @@ import msgspec
 
 from reelsight.errors import AlreadyExists, NotFoundInStore, ReadTimeout, StorageFailure, StoreFileLost
 from reelsight.query.dimensions import SCALAR_DIMENSIONS
-from reelsight.query.parse import FLAG_PARAMS, SessionQuery
+from reelsight.query.parse import FLAG_PARAMS
+from reelsight.query.selection import Selection
 from reelsight.store.base import IP_PRIVACY_MODES, Account, ApiKey, StoredSession, require_account_scope
 from reelsight.store.records import SessionRecord, encode_tags
 from reelsight.store.sqlite.connection import open_connection, transaction
@@ -321,7 +322,7 @@ class SqliteStore:
                 insert_record(conn, account_id, record)
         return len(batch)
 
-    def sample_sessions(self, account_id: int, query: SessionQuery) -> list[StoredSession]:
+    def sample_sessions(self, account_id: int, query: Selection) -> list[StoredSession]:
         account_id = require_account_scope(account_id)
         with self.reading() as conn:
             conn.execute("BEGIN")  # one snapshot for the bucket cursors and the document fetch

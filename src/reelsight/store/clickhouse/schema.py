@@ -1,0 +1,204 @@
+"""The ClickHouse schema: versioned migrations applied at start-up, the cluster DDL derived from them.
+
+Sessions live in a ``ReplacingMergeTree`` ordered by ``(account_id, sample_key, conviva_session_id)``:
+- the sort key is derived from the session's identity alone, so writing a session again (a
+  re-import, a corrected end time) always collapses onto the old row, and reads with ``FINAL`` see
+  only the newest version before any merge ran;
+- one account's sessions are read in sample-key order, so a sample stops after ``limit`` matching
+  rows (``optimize_read_in_order``) however many sessions the window holds.
+Accounts and keys are small ``ReplacingMergeTree`` tables read with ``FINAL`` on every request, so
+a disabled key stops at once on every read node. Documents are ZSTD-compressed; ``end_ms`` drives
+the TTL that applies the retention (set from ``retention_days`` at start-up).
+
+Migrations are history, as for SQLite: literal SQL, frozen once released, appended only. Every
+statement is idempotent (``IF NOT EXISTS``), because several nodes may start at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from reelsight.query.dimensions import SCALAR_DIMENSIONS
+from reelsight.query.parse import FLAG_PARAMS
+
+
+def _v1() -> list[str]:
+    """Accounts, API keys and sessions, with every column the dimension and flag tables had then."""
+    return [
+        """CREATE TABLE IF NOT EXISTS accounts (
+  id UInt64,
+  name String,
+  viewer_module UInt8,
+  business_error_patterns String,
+  ingest_key String,
+  created_ms Int64,
+  ip_privacy LowCardinality(String),
+  version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY id""",
+        """CREATE TABLE IF NOT EXISTS api_keys (
+  key_id String,
+  account_id UInt64,
+  secret_hash String,
+  disabled UInt8,
+  created_ms Int64,
+  version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY key_id""",
+        """CREATE TABLE IF NOT EXISTS sessions (
+  account_id UInt64,
+  sample_key Int64,
+  conviva_session_id String,
+  end_ms Int64,
+  start_ms Int64,
+  is_ended UInt8,
+  session_id String,
+  client_id String,
+  cdn Array(String),
+  tags Map(String, String),
+  is_exit_before_video_start UInt8,
+  is_video_start_failure UInt8,
+  is_video_start_failure_business UInt8,
+  is_video_start_failure_tech UInt8,
+  is_video_playback_failure UInt8,
+  is_video_playback_failure_business UInt8,
+  is_video_playback_failure_tech UInt8,
+  d_ad_creative_id String,
+  d_ad_id String,
+  d_ad_media_file_api_framework LowCardinality(String),
+  d_ad_planned_duration LowCardinality(String),
+  d_ad_position LowCardinality(String),
+  d_ad_sequence LowCardinality(String),
+  d_ad_system LowCardinality(String),
+  d_ad_technology LowCardinality(String),
+  d_app_version LowCardinality(String),
+  d_asn LowCardinality(String),
+  d_asset String,
+  d_browser_name LowCardinality(String),
+  d_browser_version LowCardinality(String),
+  d_cdn_edge_group LowCardinality(String),
+  d_cdn_edge_server String,
+  d_content_category LowCardinality(String),
+  d_content_meta_channel LowCardinality(String),
+  d_content_meta_show_title String,
+  d_content_session_id String,
+  d_device_hardware_type LowCardinality(String),
+  d_device_manufacturer LowCardinality(String),
+  d_device_marketing_name LowCardinality(String),
+  d_device_model LowCardinality(String),
+  d_device_name LowCardinality(String),
+  d_device_os LowCardinality(String),
+  d_device_os_family LowCardinality(String),
+  d_device_os_version LowCardinality(String),
+  d_geo_city_name LowCardinality(String),
+  d_geo_continent_name LowCardinality(String),
+  d_geo_country_code LowCardinality(String),
+  d_geo_country_name LowCardinality(String),
+  d_geo_dma LowCardinality(String),
+  d_geo_postal_code LowCardinality(String),
+  d_geo_state_code LowCardinality(String),
+  d_geo_state_name LowCardinality(String),
+  d_isp LowCardinality(String),
+  d_platform_version LowCardinality(String),
+  d_player_framework_name LowCardinality(String),
+  d_player_framework_version LowCardinality(String),
+  d_player_name LowCardinality(String),
+  d_stream_url String,
+  d_video_asset_name String,
+  viewer_id String,
+  viewer_split UInt32,
+  doc String CODEC(ZSTD(3)),
+  version UInt64,
+  INDEX by_session_id session_id TYPE bloom_filter GRANULARITY 4,
+  INDEX by_client_id client_id TYPE bloom_filter GRANULARITY 4
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (account_id, sample_key, conviva_session_id)
+TTL toDateTime(intDiv(end_ms, 1000)) + INTERVAL 31 DAY""",
+        """CREATE TABLE IF NOT EXISTS schema_migrations (
+  version UInt32,
+  applied_ms Int64
+) ENGINE = ReplacingMergeTree ORDER BY version""",
+    ]
+
+
+# Append only: a released migration is never edited, reordered or removed.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(_v1()),)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+SESSION_COLUMNS: tuple[str, ...] = (
+    "account_id",
+    "sample_key",
+    "conviva_session_id",
+    "end_ms",
+    "start_ms",
+    "is_ended",
+    "session_id",
+    "client_id",
+    "cdn",
+    "tags",
+    *FLAG_PARAMS,
+    *(d.column for d in SCALAR_DIMENSIONS),
+    "viewer_id",
+    "viewer_split",
+    "doc",
+    "version",
+)
+
+
+def missing_session_columns() -> list[str]:
+    """Columns the code's dimension and flag tables expect that no migration creates: a dimension
+    added to the table needs a migration here (``tests`` check that none is missing)."""
+    created = "\n".join("\n".join(m) for m in MIGRATIONS)
+    return [c for c in SESSION_COLUMNS if f"\n  {c} " not in created]
+
+
+def ttl_statement(retention_days: int, cluster: str | None = None) -> str:
+    """The statement that sets the sessions' retention (run at start-up; ``retention_days`` is an int)."""
+    days = int(retention_days)
+    table = f"{SHARDED}_local ON CLUSTER {cluster}" if cluster else SHARDED
+    return f"ALTER TABLE {table} MODIFY TTL toDateTime(intDiv(end_ms, 1000)) + INTERVAL {days} DAY"
+
+
+_CREATE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+) \(")
+_ALTER = re.compile(r"^ALTER TABLE (\w+) ")
+_ENGINE = re.compile(r"ENGINE = ReplacingMergeTree(?:\((\w+)\))?")
+SHARDED = "sessions"  # the one sharded table: stored as sessions_local, read through a Distributed sessions
+SHARDING_KEY = "sipHash64(account_id, conviva_session_id)"  # every version of a session on one shard
+
+
+def _local(table: str) -> str:
+    return f"{table}_local" if table == SHARDED else table
+
+
+def _replicated(match: re.Match[str], *, table: str) -> str:
+    path = "{shard}" if table == SHARDED else "all"  # accounts, keys, versions: a full copy on every node
+    version = f", {match.group(1)}" if match.group(1) else ""
+    zk_path = f"/clickhouse/tables/{path}/{{database}}/{table}"
+    return f"ENGINE = ReplicatedReplacingMergeTree('{zk_path}', '{{replica}}'{version})"
+
+
+def cluster_ddl(cluster: str, database: str) -> list[str]:
+    """The schema of a sharded, replicated deployment, derived from :data:`MIGRATIONS`: every table
+    replicated, sessions sharded by :data:`SHARDING_KEY` behind a Distributed ``sessions``, and the
+    versions recorded, so that nodes opened with ``?cluster=`` find the schema current. Apply it
+    once, to any node, before the first start (``reelsight store cluster-ddl``)."""
+    on = f"ON CLUSTER {cluster}"
+    out = [f"CREATE DATABASE IF NOT EXISTS {database} {on}"]
+    for statements in MIGRATIONS:
+        for statement in statements:
+            if created := _CREATE.match(statement):
+                table = created.group(1)
+                body = _CREATE.sub(f"CREATE TABLE IF NOT EXISTS {database}.{_local(table)} {on} (", statement)
+                out.append(_ENGINE.sub(functools.partial(_replicated, table=table), body))
+                if table == SHARDED:
+                    out.append(
+                        f"CREATE TABLE IF NOT EXISTS {database}.{SHARDED} {on} AS {database}.{_local(table)}"
+                        f" ENGINE = Distributed({cluster}, {database}, {_local(table)}, {SHARDING_KEY})"
+                    )
+            elif altered := _ALTER.match(statement):
+                table = altered.group(1)
+                out.append(_ALTER.sub(f"ALTER TABLE {database}.{_local(table)} {on} ", statement))
+            else:
+                raise ValueError(f"no cluster form for the migration statement {statement[:60]!r}")
+    versions = ", ".join(f"({v}, 0)" for v in range(1, len(MIGRATIONS) + 1))
+    out.append(f"INSERT INTO {database}.schema_migrations (version, applied_ms) VALUES {versions}")  # noqa: S608
+    return out

@@ -1,0 +1,300 @@
+"""The session store contract, on every backend (SQLite, and ClickHouse through chDB): scoping,
+replace-on-write, account isolation, retention, accounts and keys; byte-identical documents from both;
+and the outbox that moves ended sessions from the live log to a store that is not its file."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from reelsight.errors import AlreadyExists, BadStoreUrl, NotFoundInStore, StorageFailure, UnscopedRead
+from reelsight.ingest.events import End, PlayerState, Start, StateChange
+from reelsight.query.parse import SessionQuery
+from reelsight.query.selection import selection
+from reelsight.sessions.context import BusinessRules
+from reelsight.sessions.live import IncomingBatch, LiveRegistry
+from reelsight.store.base import Account, SessionStore, Store, StoredSession
+from reelsight.store.clickhouse import schema as ch_schema
+from reelsight.store.clickhouse.store import ClickHouseStore
+from reelsight.store.records import SessionRecord, to_record
+from reelsight.store.sqlite import SqliteStore
+from reelsight.store.sqlite.live_log import SqliteLiveLog
+from reelsight.store.sqlite.outbox import Outbox
+from reelsight.store.url import parse_store_url, redacted
+from tests.conftest import NOW_MS, add_account, open_chdb_store
+from tests.factories import make_doc
+from tests.test_live_registry import ENRICHMENT
+
+DAY = 86_400_000
+WINDOW = selection(SessionQuery(start_ms=NOW_MS - 40 * DAY, end_ms=NOW_MS, limit=1500))
+
+
+def _sample(store: SessionStore, account_id: int, **filters: object) -> list[StoredSession]:
+    query = SessionQuery(start_ms=WINDOW.start_ms, end_ms=WINDOW.end_ms, limit=1500, **filters)  # type: ignore[arg-type]
+    return store.sample_sessions(account_id, selection(query))
+
+
+@pytest.mark.all_backends
+@pytest.mark.parametrize("bad", [None, 0, -1, "1", 1.0, True, [1]])
+def test_reads_not_scoped_to_one_account_are_refused(store: Store, bad: object) -> None:
+    with pytest.raises(UnscopedRead):
+        store.sample_sessions(bad, WINDOW)  # type: ignore[arg-type]
+    with pytest.raises(UnscopedRead):
+        store.write_sessions(bad, [])  # type: ignore[arg-type]
+
+
+@pytest.mark.all_backends
+def test_writing_a_session_again_replaces_it_whatever_changed(store: Store) -> None:
+    acme = add_account(store, "acme").account
+    store.write_sessions(acme.id, [to_record(make_doc(end_ms=NOW_MS - 5000, custom_tags={"a": "1"}))])
+    moved = make_doc(end_ms=NOW_MS - 3 * DAY, custom_tags={"b": "2"})  # another end time, other tags
+    store.write_sessions(acme.id, [to_record(moved)])
+    (only,) = _sample(store, acme.id)
+    assert (only.end_ms, only.doc) == (NOW_MS - 3 * DAY, to_record(moved).doc)
+    assert _sample(store, acme.id, tags=(("a", ("1",)),)) == []  # the old version matches nothing
+    assert len(_sample(store, acme.id, tags=(("b", ("2",)),))) == 1
+
+
+@pytest.mark.all_backends
+def test_the_same_id_in_two_accounts_is_two_sessions(store: Store) -> None:
+    a, b = add_account(store, "a").account, add_account(store, "b").account
+    store.write_sessions(a.id, [to_record(make_doc(end_ms=NOW_MS - 5000))])
+    store.write_sessions(b.id, [to_record(make_doc(end_ms=NOW_MS - 7000))])
+    assert [s.end_ms for s in _sample(store, a.id)] == [NOW_MS - 5000]
+    assert [s.end_ms for s in _sample(store, b.id)] == [NOW_MS - 7000]
+
+
+@pytest.mark.all_backends
+def test_purge_removes_only_sessions_older_than_the_cutoff(store: Store) -> None:
+    acme = add_account(store, "acme").account
+    old = make_doc(session_id="1", end_ms=NOW_MS - 32 * DAY)
+    kept = make_doc(session_id="2", end_ms=NOW_MS - 30 * DAY)
+    store.write_sessions(acme.id, [to_record(old), to_record(kept)])
+    assert store.purge_ended_before(NOW_MS - 31 * DAY) == 1
+    assert [s.conviva_session_id for s in _sample(store, acme.id)] == [kept.conviva_session_id]
+    assert store.purge_ended_before(NOW_MS - 31 * DAY) == 0
+
+
+@pytest.mark.all_backends
+def test_accounts_and_keys(store: Store) -> None:
+    creds = add_account(store, "acme", viewer_module=True)
+    with pytest.raises(AlreadyExists):
+        add_account(store, "acme")
+    with pytest.raises(NotFoundInStore):
+        store.get_account("nobody")
+    with pytest.raises(NotFoundInStore):
+        store.disable_api_key("rk_nope")
+    account = creds.account
+    assert store.get_account("acme") == store.get_account_by_id(account.id) == account
+    assert store.find_account_by_ingest_key(account.ingest_key) == account
+    assert store.find_account_by_ingest_key("ik_unknown") is None
+    other = add_account(store, "other").account
+    assert other.id != account.id
+    assert [a.name for a in store.list_accounts()] == ["acme", "other"]
+    found = store.find_api_key(creds.key_id)
+    assert found is not None
+    assert found[1] == account
+    assert not found[0].disabled
+    store.disable_api_key(creds.key_id)
+    found = store.find_api_key(creds.key_id)
+    assert found is not None
+    assert found[0].disabled
+    assert [k.key_id for k in store.list_api_keys(account.id)] == [creds.key_id]
+    assert store.find_api_key("rk_nope") is None
+
+
+@pytest.mark.all_backends
+def test_a_lookup_by_session_id_or_client_id(store: Store) -> None:
+    acme = add_account(store, "acme").account
+    docs = [make_doc(client_id=f"1.2.3.{i % 3}", session_id=str(i), end_ms=NOW_MS - i * 60_000) for i in range(30)]
+    store.write_sessions(acme.id, [to_record(d) for d in docs])
+    (hit,) = _sample(store, acme.id, session_ids=("7",), client_ids=("1.2.3.1",))
+    assert hit.conviva_session_id == "1.2.3.1.7"
+    assert len(_sample(store, acme.id, client_ids=("1.2.3.2",))) == 10
+
+
+def test_both_backends_answer_byte_identical_documents(tmp_path: Path, chdb_dir: str) -> None:
+    sqlite = SqliteStore(str(tmp_path / "a.db"))
+    clickhouse = open_chdb_store(chdb_dir)
+    try:
+        records = [
+            to_record(make_doc(session_id=str(i), end_ms=NOW_MS - i * 3_600_000, custom_tags={"k": f"v{i % 4}"}))
+            for i in range(200)
+        ]
+        answers = []
+        for store in (sqlite, clickhouse):
+            account = add_account(store, "acme").account
+            assert store.write_sessions(account.id, records) == 200
+            answers.append(
+                [
+                    _sample(store, account.id),
+                    _sample(store, account.id, tags=(("k", ("v1", "")),)),
+                    _sample(store, account.id, flags=(("is_exit_before_video_start", (True,)),)),
+                ]
+            )
+        assert answers[0] == answers[1]
+        assert len(answers[0][1]) == 50
+    finally:
+        sqlite.close()
+        clickhouse.truncate()
+        clickhouse.close()
+
+
+# -- the outbox --------------------------------------------------------------------------------
+
+
+class _FlakyStore:
+    """A session store that fails once, before or after the real write (a crash between the log's
+    end and the store's write, or between the write and marking it drained)."""
+
+    def __init__(self, real: SessionStore, *, fail: str) -> None:
+        self.real = real
+        self.fail = fail
+
+    def write_sessions(self, account_id: int, records: Iterable[SessionRecord]) -> int:
+        if self.fail == "before":
+            self.fail = ""
+            raise StorageFailure("the store is down")
+        written = self.real.write_sessions(account_id, records)
+        if self.fail == "after":
+            self.fail = ""
+            raise StorageFailure("the node died after the write")
+        return written
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+
+def _end_one_session(log: SqliteLiveLog, account: Account) -> None:
+    registry = LiveRegistry(log, lambda **_kw: ENRICHMENT, lambda _a: BusinessRules(()), timeout_ms=90_000)
+    ids = {"client_id": "9.9.9.9", "session_id": "42"}
+    t0 = NOW_MS - 60_000
+    events = [
+        Start(**ids, seq=0, t_ms=t0),
+        StateChange(**ids, seq=1, t_ms=t0 + 1000, state=PlayerState.PLAYING),
+        End(**ids, seq=2, t_ms=t0 + 30_000),
+    ]
+    registry.process([IncomingBatch(account, NOW_MS, "", "", list(enumerate(events)))], NOW_MS)
+    assert registry.sessions == {}
+
+
+@pytest.mark.parametrize("fail", ["before", "after"])
+def test_the_outbox_loses_nothing_and_duplicates_nothing(tmp_path: Path, chdb_dir: str, fail: str) -> None:
+    clickhouse = open_chdb_store(chdb_dir)
+    local = SqliteStore(str(tmp_path / "live.db"))
+    try:
+        account = add_account(clickhouse, "acme").account
+        flaky = _FlakyStore(clickhouse, fail=fail)
+        log = SqliteLiveLog(local, Outbox(local, flaky))  # type: ignore[arg-type]
+        _end_one_session(log, account)
+        assert log.is_ended(account.id, "9.9.9.9.42")  # a late report is late, before and after draining
+        assert log.outbox is not None
+        with pytest.raises(StorageFailure):
+            log.outbox.drain(NOW_MS)
+        assert log.outbox.waiting() == 1  # still there: the next drain (or the next start) sends it
+        restarted = Outbox(local, clickhouse)  # as after a restart of the node
+        assert restarted.drain(NOW_MS) == 1
+        assert restarted.drain(NOW_MS) == 0
+        (stored,) = _sample(clickhouse, account.id)
+        assert stored.conviva_session_id == "9.9.9.9.42"
+        doc = msgspec.json.decode(stored.doc)
+        assert doc["status_info"]["ended_status"] == "By Player"
+        assert log.is_ended(account.id, "9.9.9.9.42")
+        assert restarted.drain(NOW_MS + 3 * DAY) == 0  # the drained key is forgotten after two days
+        assert not log.is_ended(account.id, "9.9.9.9.42")
+    finally:
+        local.close()
+        clickhouse.truncate()
+        clickhouse.close()
+
+
+# -- ClickHouse schema and store URLs ------------------------------------------------------------
+
+
+def test_every_dimension_and_flag_has_a_clickhouse_column() -> None:
+    assert ch_schema.missing_session_columns() == []
+
+
+def test_a_clickhouse_database_reopens_and_a_newer_schema_is_refused(chdb_dir: str) -> None:
+    first = open_chdb_store(chdb_dir)
+    try:
+        add_account(first, "acme")
+        again = ClickHouseStore(first._client, describe="again")  # migrations already applied: a no-op
+        assert [a.name for a in again.list_accounts()] == ["acme"]
+        first._client.insert("schema_migrations", [[ch_schema.SCHEMA_VERSION + 1, 0]], ["version", "applied_ms"])
+        with pytest.raises(StorageFailure, match="newer than this Reelsight"):
+            ClickHouseStore(first._client, describe="newer")
+    finally:
+        first.truncate()
+        first._client.command("TRUNCATE TABLE schema_migrations")
+        first.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:///var/lib/reelsight.db", {"scheme": "sqlite", "path": "/var/lib/reelsight.db"}),
+        ("sqlite:relative.db", {"scheme": "sqlite", "path": "relative.db"}),
+        ("chdb:///srv/ch", {"scheme": "chdb", "path": "/srv/ch", "database": "reelsight"}),
+        ("chdb:///srv/ch?database=qoe", {"scheme": "chdb", "path": "/srv/ch", "database": "qoe"}),
+        (
+            "clickhouse://rs:p%40ss@ch.example:8123/qoe",
+            {"scheme": "http", "host": "ch.example", "port": 8123, "username": "rs", "password": "p@ss"},
+        ),
+        ("clickhouses://ch.example/qoe", {"scheme": "https", "port": 8443, "database": "qoe"}),
+        ("clickhouse://ch.example/qoe?cluster=reelsight", {"database": "qoe", "cluster": "reelsight"}),
+    ],
+)
+def test_store_urls(url: str, expected: dict[str, object]) -> None:
+    parsed = dataclasses.asdict(parse_store_url(url))
+    assert {k: parsed[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize(
+    "url", ["postgres://x/y", "sqlite://", "chdb://", "clickhouse:///db", "chdb:///x?database=a-b", "clickhouse://h:x/"]
+)
+def test_bad_store_urls_are_refused_without_their_password(url: str) -> None:
+    with pytest.raises(BadStoreUrl):
+        parse_store_url(url)
+
+
+def test_a_password_never_appears_in_messages() -> None:
+    url = "clickhouse://rs:s3cret@ch.example:8123/qoe"
+    assert "s3cret" not in redacted(url)
+    assert "s3cret" not in repr(parse_store_url(url))
+    with pytest.raises(BadStoreUrl) as caught:
+        parse_store_url("clickhouse://rs:s3cret@ch.example:port/qoe")
+    assert "s3cret" not in str(caught.value)
+
+
+def test_the_cluster_ddl_parses_and_replicates_every_table(shared_chdb_store: ClickHouseStore) -> None:
+    """No cluster runs here: the real engine parses each statement (EXPLAIN AST), and the layout is
+    checked: every table replicated, sessions sharded by the session's identity behind a Distributed."""
+    statements = ch_schema.cluster_ddl("reelsight", "qoe")
+    for statement in statements:
+        if not statement.startswith("INSERT"):
+            shared_chdb_store._client.query(f"EXPLAIN AST {statement}")
+    tables = [s for s in statements if s.startswith("CREATE TABLE")]
+    assert all("ON CLUSTER reelsight" in s for s in statements[:-1])
+    replicated = [s for s in tables if "ReplicatedReplacingMergeTree" in s]
+    assert len(replicated) == len(tables) - 1 == 4  # accounts, api_keys, sessions_local, schema_migrations
+    (distributed,) = [s for s in tables if "Distributed(" in s]
+    assert "Distributed(reelsight, qoe, sessions_local, sipHash64(account_id, conviva_session_id))" in distributed
+    (local,) = [s for s in tables if s.startswith("CREATE TABLE IF NOT EXISTS qoe.sessions_local")]
+    assert "/clickhouse/tables/{shard}/{database}/sessions" in local
+    assert "ORDER BY (account_id, sample_key, conviva_session_id)" in local
+    assert statements[-1] == "INSERT INTO qoe.schema_migrations (version, applied_ms) VALUES (1, 0)"
+
+
+def test_a_cluster_node_refuses_a_database_the_ddl_did_not_create(chdb_dir: str) -> None:
+    first = open_chdb_store(chdb_dir)
+    try:
+        first._client.command("TRUNCATE TABLE schema_migrations")
+        with pytest.raises(StorageFailure, match="cluster-ddl --cluster reelsight"):
+            ClickHouseStore(first._client, describe="node", cluster="reelsight")
+    finally:
+        first.close()
