@@ -161,3 +161,32 @@ def test_accounts_create_with_privacy_and_business_patterns(db_path: str) -> Non
     assert bad.returncode == 2
     assert "invalid regular expression" in bad.stderr
     assert run("--db", db_path, "accounts", "create", "third", "--ip-privacy", "some").returncode == 2
+
+
+def test_serve_on_a_clickhouse_store_with_its_checks(tmp_path: Path) -> None:
+    """``--store chdb:///DIR``: accounts, import, serve and ``store check`` against ClickHouse in-process
+    (each command its own process: chDB allows one engine per process); the live log stays in --db."""
+    store = ["--store", f"chdb://{tmp_path / 'ch'}", "--db", str(tmp_path / "live.db")]
+    creds = json.loads(run(*store, "accounts", "create", "acme", "--json").stdout)
+    now_ms = int(time.time() * 1000)
+    data = run("generate", "--sessions", "200", "--days", "0.1", "--end", str(now_ms)).stdout
+    (tmp_path / "s.jsonl").write_text(data)
+    assert run(*store, "import", "--account", "acme", str(tmp_path / "s.jsonl")).returncode == 0
+    port = free_port()
+    with process([*store, "serve", "--port", str(port)]):
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url)
+        r = httpx.get(url + PATH, auth=(creds["key_id"], creds["secret"]), params={"limit": 1500})
+        assert r.status_code == 200
+        assert len(r.json()["sessions"]) == 200
+    checked = run(*store, "store", "check")
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.splitlines()[-1] == "all checks passed"
+    assert "replace on rewrite" in checked.stdout
+
+
+def test_a_bad_store_url_is_a_usage_error_without_its_password(db_path: str) -> None:
+    result = run("--store", "clickhouse://rs:s3cret@host:port/db", "accounts", "list")
+    assert result.returncode == 2
+    assert "s3cret" not in result.stderr + result.stdout
+    assert "port is not a number" in result.stderr
