@@ -298,3 +298,22 @@ def test_a_cluster_node_refuses_a_database_the_ddl_did_not_create(chdb_dir: str)
             ClickHouseStore(first._client, describe="node", cluster="reelsight")
     finally:
         first.close()
+
+
+def test_the_retention_ttl_is_set_and_changed_only_when_it_differs(chdb_dir: str) -> None:
+    first = open_chdb_store(chdb_dir)  # retention 3650 days (see open_chdb_store)
+
+    def ttl() -> str:
+        ((query,),) = first._client.query(
+            "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = 'sessions'"
+        ).result_rows
+        return str(query)
+
+    try:
+        assert "toIntervalDay(3650)" in ttl()
+        ClickHouseStore(first._client, describe="same", retention_days=3650)
+        assert "toIntervalDay(3650)" in ttl()
+        ClickHouseStore(first._client, describe="shorter", retention_days=45)
+        assert "toIntervalDay(45)" in ttl()
+    finally:
+        first.close()

@@ -111,7 +111,7 @@ class ClickHouseStore:
                     f"{self.describe} is at schema version {max(applied, default=0)}, not {len(MIGRATIONS)}: apply"
                     f" `reelsight store cluster-ddl --cluster {self._cluster}` first"
                 )
-            self._command(ttl_statement(retention_days, self._cluster))
+            self._set_ttl(retention_days)
             return
         for version, statements in enumerate(MIGRATIONS, start=1):
             if version in applied:
@@ -119,7 +119,20 @@ class ClickHouseStore:
             for statement in statements:
                 self._command(statement)
             self._insert("schema_migrations", [[version, time.time_ns() // 1_000_000]], ["version", "applied_ms"])
-        self._command(ttl_statement(retention_days))
+        self._set_ttl(retention_days)
+
+    def _set_ttl(self, retention_days: int) -> None:
+        """Apply ``retention_days`` as the sessions' TTL, only when it differs (a changed TTL may
+        rewrite parts: not at every start of every node)."""
+        table = "sessions_local" if self._cluster else "sessions"
+        rows = self._query(
+            "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
+            {"t": table},
+        )
+        days = int(retention_days)
+        if rows and any(form in rows[0][0] for form in (f"toIntervalDay({days})", f"INTERVAL {days} DAY")):
+            return
+        self._command(ttl_statement(retention_days, self._cluster))
 
     def _command(self, sql: str, params: dict[str, object] | None = None) -> None:
         try:
@@ -128,8 +141,11 @@ class ClickHouseStore:
             raise StorageFailure(f"{self.describe} refused a write: {exc}") from exc
 
     def _insert(self, table: str, rows: list[list[object]], columns: Sequence[str]) -> None:
+        # On a cluster an insert into the Distributed table returns only once every shard has its rows
+        # (not queued on the receiving node): the outbox must not drop what one server alone holds.
+        settings = {"distributed_foreground_insert": 1} if self._cluster else None
         try:
-            self._client.insert(table, rows, column_names=list(columns))
+            self._client.insert(table, rows, column_names=list(columns), settings=settings)
         except ClickHouseError as exc:
             raise StorageFailure(f"{self.describe} refused a write: {exc}") from exc
 
@@ -313,9 +329,12 @@ class ClickHouseStore:
         return sessions
 
     def purge_ended_before(self, cutoff_ms: int) -> int:
-        """Delete sessions whose end is before ``cutoff_ms`` now (the TTL does the same in merges)."""
+        """Delete sessions whose end is before ``cutoff_ms`` now (the TTL does the same in merges).
+        On a cluster the TTL alone applies the retention: every node runs the purge, and a delete
+        on every shard from every node each hour would only repeat the TTL's work."""
+        if self._cluster:
+            return 0
         ((count,),) = self._query("SELECT count() FROM sessions FINAL WHERE end_ms < {c:Int64}", {"c": cutoff_ms})
         if count:
-            table = f"sessions_local ON CLUSTER {self._cluster}" if self._cluster else "sessions"
-            self._command(f"DELETE FROM {table} WHERE end_ms < {{c:Int64}}", {"c": cutoff_ms})  # noqa: S608 - fixed
+            self._command("DELETE FROM sessions WHERE end_ms < {c:Int64}", {"c": cutoff_ms})
         return int(count)
