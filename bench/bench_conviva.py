@@ -45,7 +45,6 @@ import gc
 import json
 import os
 import sqlite3
-import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -63,47 +62,48 @@ from bench_ingest import (
     SEED,
     Check,
     Options,
-    Profile,
-    Target,
     TargetRun,
-    _mark,
     _metric,
-    _ms,
-    describe,
+    answer_checks,
     fresh_database,
-    measured,
     profile_parts,
-    profile_server,
+    profile_phase,
     read_profile,
     reelsight_env,
+    report_profile,
+    report_threads,
     run_load,
     running,
     server_metrics,
     store_checks,
     thread_names,
 )
-from benchutil import code_version
+from benchutil import (
+    GC_THRESHOLDS,
+    Targets,
+    code_version,
+    geoip_mode,
+    kept_pace,
+    report_baselines,
+    report_checks,
+    report_memory,
+    report_table,
+    report_targets,
+    request_parts,
+    sample,
+)
 from conviva_workload import Workload
-from ingest_load import LoadClient, PhaseResult, percentile
+from ingest_load import LoadClient, PhaseResult
 from ingest_split import split_registry
 from reelsight.ingest import conviva
-from reelsight.sessions.enrich.bundled import bundled_database
 from reelsight.sessions.live import IncomingBatch
 from reelsight.settings import Settings
 
 PROFILE = DATA_DIR / "conviva-profile.txt"  # py-spy's raw (collapsed stacks) output
 SPLIT_SESSIONS = 5000  # sessions of the in-process split (opened, then three more heartbeats each)
 
-TARGET_HEARTBEATS_PER_S = 5000
-TARGET_FLOOR_SHARE = 0.5  # server saturation throughput / the floor's, same run
-TARGET_P99_MS = 50.0
-TARGET_RSS_MB = 500.0
-TARGET_LIVE_SESSIONS = 50_000
+TARGETS = Targets(per_s=5000, floor_share=0.5, p99_ms=50.0, rss_mb=500.0, live_sessions=50_000)
 ANSWER_PREFIX = b'{"err":"ok"'
-# The load generator holds every session, device and latency of the run: with the default thresholds,
-# collections of the old generation grew to 0.2-1 s during an open loop and showed in the baselines'
-# p99 (a stall of the client, not of the target). It makes no reference cycles worth collecting.
-GC_THRESHOLDS = (10_000, 50, 1_000)
 
 
 class HeartbeatClient(LoadClient):
@@ -128,25 +128,6 @@ def gateway_profile_parts() -> tuple[tuple[str, str], ...]:
     return (*parts[:-1], *gateway, parts[-1])
 
 
-async def profile_phase(target: Target, workload: Workload, options: Options, *, at_rate: bool) -> PhaseResult:
-    """``options.profile_s`` of load while py-spy samples the server (not reported in the table)."""
-    spy = profile_server(target.pid, options.profile_s, PROFILE)
-    client = HeartbeatClient(workload, "127.0.0.1", target.port, options.connections)
-    try:
-        await client.connect()
-        if at_rate:
-            phase = client.open_loop("under py-spy", rate=options.rate, duration_s=options.profile_s)
-        else:
-            phase = client.closed_loop("under py-spy", duration_s=options.profile_s)
-        result = await measured(target, phase)
-    finally:
-        client.close()
-    print(describe(result, options.unit), flush=True)
-    if spy is not None:
-        spy.wait(60)
-    return result
-
-
 @dataclasses.dataclass
 class HeartbeatSplit:
     """CPU microseconds per heartbeat of each stage of the server's work, without HTTP."""
@@ -165,12 +146,6 @@ class HeartbeatSplit:
         return self.parse_us + self.events_us + self.registry_us + self.commit_us
 
 
-def _sender(request: bytes) -> tuple[str, str, bytes]:
-    head, _, body = request.partition(b"\r\n\r\n")
-    headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
-    return headers["X-Forwarded-For"], headers["User-Agent"], body
-
-
 def measure_split(db: Path, *, sessions: int, round_size: int) -> list[HeartbeatSplit]:
     """Open ``sessions`` sessions, then send each three more heartbeats, ``round_size`` per round,
     through the gateway's decoder, the real live registry and the real SQLite live-session log."""
@@ -185,7 +160,7 @@ def measure_split(db: Path, *, sessions: int, round_size: int) -> list[Heartbeat
             parse_s = events_s = process_s = 0.0
             pending: list[IncomingBatch] = []
             for number in range(heartbeats):
-                ip, user_agent, body = _sender(workload.request(workload.next_session()))
+                ip, user_agent, body = request_parts(workload.request(workload.next_session()))
                 started = time.thread_time()
                 receive_ms = int(time.time() * 1000)
                 heartbeat = conviva.decode_heartbeat(body)
@@ -212,15 +187,6 @@ def measure_split(db: Path, *, sessions: int, round_size: int) -> list[Heartbeat
 # -- checks -----------------------------------------------------------------------------------------
 
 
-def _sample(metrics: dict[str, float], name: str, **labels: str) -> int:
-    """A sample of ``GET /metrics`` by name and labels, in whatever order the labels come."""
-    wanted = {f'{key}="{value}"' for key, value in labels.items()}
-    for key, value in metrics.items():
-        if key.startswith(name + "{") and wanted <= set(key[len(name) + 1 : -1].split(",")):
-            return int(value)
-    return 0
-
-
 def kept_repeated_starts(metrics: dict[str, float], workload: Workload) -> int:
     """Repeated starts the server accepted rather than counted duplicate: those placed before the
     session's start so far (``live._moves_start``; each heartbeat's start is placed with its own skew
@@ -232,7 +198,7 @@ def metric_checks(metrics: dict[str, float], workload: Workload) -> list[Check]:
     events = 'reelsight_ingest_events_total{outcome="%s"}'
     ended = 'reelsight_sessions_ended_total{ended_status="%s"}'
     counts = workload.counts
-    heartbeats = _sample(metrics, "reelsight_ingest_requests_total", protocol="conviva", outcome="content")
+    heartbeats = sample(metrics, "reelsight_ingest_requests_total", protocol="conviva", outcome="content")
     kept = kept_repeated_starts(metrics, workload)
     return [
         Check("/metrics conviva content heartbeats == heartbeats sent", counts.batches, heartbeats),
@@ -260,17 +226,6 @@ def metric_checks(metrics: dict[str, float], workload: Workload) -> list[Check]:
     ]
 
 
-def answer_checks(runs: Sequence[TargetRun]) -> list[Check]:
-    return [
-        Check(
-            f"{run.name}: every heartbeat answered 200 err ok",
-            0,
-            sum(p.not_accepted + len(p.failures) for p in run.phases),
-        )
-        for run in runs
-    ]
-
-
 def document_checks(db: Path, workload: Workload, geoip: bool) -> list[Check]:
     """What the stored sessions say: a fatal error made a playback failure (the players ended with one
     after playing), and the heartbeats' metadata and the sender's address filled the dimensions."""
@@ -294,39 +249,6 @@ def document_checks(db: Path, workload: Workload, geoip: bool) -> list[Check]:
 # -- the report -------------------------------------------------------------------------------------
 
 
-def report_table(runs: Sequence[TargetRun]) -> None:
-    print()
-    print(
-        "| target | phase | offered heartbeats/s | heartbeats/s | SDK events/s | latency p50 / p95 / p99 / max ms"
-        " | server CPU ms/heartbeat | server CPU s/s | load generator CPU s/s | other processes CPU s/s |"
-    )
-    print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
-    for run in runs:
-        for p in run.phases:
-            if p.name == "warm-up" or p.name.startswith("under py-spy"):
-                continue
-            offered = f"{p.offered_per_s:,.0f}" if p.mode == "open" else f"max ({p.connections} in flight)"
-            latency = " / ".join(_ms(p.latency_ms, q) for q in (50, 95, 99)) + f" / {max(p.latency_ms):.0f}"
-            others_s = max(0.0, p.machine_busy_s - p.server_cpu_s - p.client_cpu_s)
-            cpu = " | ".join(f"{s / p.wall_s:.2f}" for s in (p.server_cpu_s, p.client_cpu_s, others_s))
-            print(
-                f"| {run.name} | {p.name} | {offered} | {p.batches_per_s:,.0f} | {p.events_per_s:,.0f} | {latency}"
-                f" | {1000 * p.server_cpu_s / p.batches:.3f} | {cpu} |"
-            )
-
-
-def report_profile(profile: Profile, how: str) -> None:
-    print()
-    print(f"py-spy, server {how}: {profile.samples:,} samples of busy threads ({profile.waiting:,} in waits left out)")
-    print("| where | share of busy samples |")
-    print("|---|--:|")
-    for label, count in profile.by_part.items():
-        print(f"| {label} | {count / profile.samples:.1%} |")
-    threads = ", ".join(f"{t} {c / profile.samples:.0%}" for t, c in profile.by_thread.items())
-    print(f"busy samples by thread: {threads}")
-    print("hottest leaf frames: " + "; ".join(f"{f} {c / profile.samples:.1%}" for f, c in profile.self_top[:8]))
-
-
 def report_split(splits: Sequence[HeartbeatSplit], server: PhaseResult, floor: PhaseResult | None) -> None:
     print()
     print("in-process split (no HTTP; CPU microseconds per heartbeat; a fresh, small database):")
@@ -342,21 +264,6 @@ def report_split(splits: Sequence[HeartbeatSplit], server: PhaseResult, floor: P
     split = ", ".join(f"{name} {us:.0f}" for name, us in per.items())
     floor_text = f"; the floor: {1e6 * floor.server_cpu_s / floor.batches:.0f}" if floor else ""
     print(f"server CPU per heartbeat in the open loop, microseconds: {split}{floor_text}")
-
-
-def _value(value: object) -> str:
-    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-
-
-def geoip_mode() -> tuple[dict[str, str], str]:
-    """The server's environment, and what its GeoIP enrichment uses: the bundled databases when they are
-    installed (the default settings), else none."""
-    env = reelsight_env()
-    city, asn = bundled_database("city"), bundled_database("asn")
-    if city and asn:
-        return env, f"bundled DB-IP Lite databases ({Path(city).name}, {Path(asn).name})"
-    env["REELSIGHT_GEOIP_CITY_DB"] = env["REELSIGHT_GEOIP_ASN_DB"] = ""
-    return env, "disabled (the bundled databases are not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -388,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         unit="heartbeats",
     )  # fmt: skip
     settings = Settings()
-    env, geoip = geoip_mode()
+    env, geoip = geoip_mode(reelsight_env())
     version = code_version()
     print(f"code: {version}; python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}")
     print(
@@ -436,15 +343,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         server_run = run_load(server, workload, options, after_fill=after_fill, client_type=HeartbeatClient)
         open_loop = server_run.phase("open loop")
-        kept_pace = open_loop.batches_per_s >= 0.99 * open_loop.offered_per_s
+        at_rate = kept_pace(open_loop)
         if args.profile and PY_SPY.exists():
-            profiled = f"at {args.rate:,.0f} heartbeats/s" if kept_pace else "at saturation (closed loop)"
+            profiled = f"at {args.rate:,.0f} heartbeats/s" if at_rate else "at saturation (closed loop)"
             profiling = dataclasses.replace(options, profile_s=args.profile)
-            server_run.phases.append(uvloop.run(profile_phase(server, workload, profiling, at_rate=kept_pace)))
+            profile = profile_phase(server, workload, profiling, PROFILE, at_rate=at_rate, client_type=HeartbeatClient)
+            server_run.phases.append(uvloop.run(profile))
         metrics = server_metrics(server.port)
         live["end"] = _metric(metrics, "reelsight_live_sessions")
     runs.append(server_run)
-    checks = answer_checks(runs) + metric_checks(metrics, workload)
+    checks = answer_checks(runs, "every heartbeat answered 200 err ok") + metric_checks(metrics, workload)
     checks += store_checks(db, workload.ended, len(workload.live))  # after a clean stop
     checks += document_checks(db, workload, geoip=not geoip.startswith("disabled"))
     splits = [
@@ -456,43 +364,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         live_events = conn.execute("SELECT count(*) FROM live_events").fetchone()[0]
     db_mib = sum(os.path.getsize(f) for f in (db, Path(f"{db}-wal")) if f.exists()) / 2**20
 
-    report_table(runs)
-    by_target = {run.name: run for run in runs}
-    saturation = server_run.phase("saturation")
-    floor_open: PhaseResult | None = None
-    ratio: float | None = None
-    if "floor" in by_target:
-        floor_open, floor_saturation = by_target["floor"].phase("open loop"), by_target["floor"].phase("saturation")
-        ratio = saturation.batches_per_s / floor_saturation.batches_per_s
-        print(
-            f"server / floor: saturation throughput {ratio:.3f}x (floor {floor_saturation.batches_per_s:,.0f},"
-            f" server {saturation.batches_per_s:,.0f} heartbeats/s); open-loop latency p50"
-            f" {statistics.median(open_loop.latency_ms) / statistics.median(floor_open.latency_ms):.1f}x,"
-            f" p99 {percentile(open_loop.latency_ms, 99) / percentile(floor_open.latency_ms, 99):.1f}x;"
-            f" CPU per heartbeat in the open loop {1e6 * open_loop.server_cpu_s / open_loop.batches:.0f} µs vs"
-            f" {1e6 * floor_open.server_cpu_s / floor_open.batches:.0f} µs"
-            f" ({open_loop.server_cpu_s / open_loop.batches / (floor_open.server_cpu_s / floor_open.batches):.1f}x)"
-        )
-    if "sink" in by_target:
-        sink = by_target["sink"].phase("saturation")
-        print(
-            f"load generator ceiling (against the sink): {sink.batches_per_s:,.0f} heartbeats/s at"
-            f" {sink.client_cpu_s / sink.wall_s:.2f} CPU s/s"
-        )
-    print()
-    print("server CPU by thread (CPU seconds per wall second):")
-    for p in server_run.phases:
-        if p.name in ("fill", "open loop", "saturation"):
-            print(f"  {p.name}: " + ", ".join(f"{n} {s / p.wall_s:.2f}" for n, s in p.server_threads.items()))
+    report_table(runs, "heartbeats", "SDK events")
+    ratio = report_baselines(runs, "heartbeats")
+    report_threads(server_run)
     if PROFILE.exists():
         report_profile(read_profile(PROFILE, gateway_profile_parts()), profiled)
+    floor_open = next((run.phase("open loop") for run in runs if run.name == "floor"), None)
     report_split(splits, open_loop, floor_open)
     print()
-    for moment, mem in server_run.memory_mib.items():
-        print(
-            f"server memory {moment}: VmRSS {mem['VmRSS']:.0f} MiB (anonymous {mem['RssAnon']:.0f},"
-            f" files {mem['RssFile']:.0f}), VmHWM {mem['VmHWM']:.0f} MiB"
-        )
+    report_memory(server_run.memory_mib)
     print(
         f"live sessions (/metrics): {live['after fill']:,} after the fill, {live['end']:,} at the end;"
         f" {live_events:,} events in the live-session log ({live_events / max(1, live['end']):.0f} per live"
@@ -508,39 +388,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     print()
-    peak_mb = max(m["VmHWM"] for m in server_run.memory_mib.values()) * 2**20 / 1e6
-    p99 = percentile(open_loop.latency_ms, 99)
-    full_size = args.sessions >= TARGET_LIVE_SESSIONS and args.rate >= TARGET_HEARTBEATS_PER_S
-
-    def verdict(ok: bool) -> str:
-        return _mark(ok) if full_size else "(not judged: smaller than the targets' load)"
-
-    print(
-        f"target >= {TARGET_HEARTBEATS_PER_S:,} heartbeats/s sustained: open loop {open_loop.batches_per_s:,.0f} of"
-        f" {open_loop.offered_per_s:,.0f} offered, saturation {saturation.batches_per_s:,.0f}:"
-        f" {verdict(kept_pace and saturation.batches_per_s >= TARGET_HEARTBEATS_PER_S)}"
-    )
-    if ratio is not None:
-        print(
-            f"target server saturation >= {TARGET_FLOOR_SHARE:g} x the floor's (same run): {ratio:.3f}x"
-            f" {verdict(ratio >= TARGET_FLOOR_SHARE)}"
-        )
-    print(f"target p99 < {TARGET_P99_MS:g} ms at that rate: {p99:,.1f} ms {verdict(kept_pace and p99 < TARGET_P99_MS)}")
-    memory_ok = peak_mb < TARGET_RSS_MB and live["after fill"] >= TARGET_LIVE_SESSIONS
-    print(
-        f"target memory < {TARGET_RSS_MB:g} MB with {TARGET_LIVE_SESSIONS:,} live sessions: peak VmHWM"
-        f" {peak_mb:,.0f} MB with {live['after fill']:,} live after the fill, {live['end']:,} at the end"
-        f" {verdict(memory_ok)}"
-    )
+    full_size = args.sessions >= TARGETS.live_sessions and args.rate >= TARGETS.per_s
+    report_targets(TARGETS, "heartbeats", server_run, ratio, live["after fill"], live["end"], full_size=full_size)
     kept = kept_repeated_starts(metrics, workload)
     print(
         f"repeated starts accepted because they moved a session's start earlier: {kept:,} of"
         f" {counts.expected_duplicate:,} ({kept / max(1, counts.expected_duplicate):.1%}); the rest were duplicates"
     )
-    for check in checks:
-        print(f"  {check.what}: expected {_value(check.expected)}, found {_value(check.found)} {_mark(check.ok)}")
-    ok = all(c.ok for c in checks)
-    print(f"correct: {_mark(ok)}")
+    ok = report_checks(checks)
     if args.json:
         args.json.write_text(
             json.dumps(

@@ -54,7 +54,7 @@ from pathlib import Path
 
 import uvloop
 
-from benchutil import code_version, memory_mb
+from benchutil import code_version, mark, memory_mb
 from ingest_load import LoadClient, PhaseResult, Players, percentile
 from ingest_split import Split, measure_split
 from ingest_workload import EVENTS_PER_BATCH, Workload
@@ -383,8 +383,10 @@ async def drive(
     *,
     after_fill: Callable[[], None] | None = None,
     client_type: type[LoadClient] = LoadClient,
+    filled: Callable[[], bool] | None = None,
 ) -> TargetRun:
-    """The phases against one target: fill, warm-up, open loop at the rate, saturation."""
+    """The phases against one target: fill, warm-up, open loop at the rate, saturation. The fill sends
+    one request per session, or, with ``filled``, as many as the workload needs until it says so."""
     run = TargetRun(target.name)
     client = client_type(workload, "127.0.0.1", target.port, options.connections)
 
@@ -396,7 +398,12 @@ async def drive(
 
     run.memory_mib["at start"] = memory_mb(target.pid)
     try:
-        await phase(client.closed_loop("fill", requests=options.sessions))
+        fill = (
+            client.closed_loop("fill", until=filled)
+            if filled
+            else client.closed_loop("fill", requests=options.sessions)
+        )
+        await phase(fill)
         run.memory_mib["after fill"] = memory_mb(target.pid)
         if after_fill is not None:
             after_fill()
@@ -423,9 +430,39 @@ def run_load(
     *,
     after_fill: Callable[[], None] | None = None,
     client_type: type[LoadClient] = LoadClient,
+    filled: Callable[[], bool] | None = None,
 ) -> TargetRun:
     print(f"{target.name} (pid {target.pid}, port {target.port}):", flush=True)
-    return uvloop.run(drive(target, workload, options, after_fill=after_fill, client_type=client_type))
+    run = drive(target, workload, options, after_fill=after_fill, client_type=client_type, filled=filled)
+    return uvloop.run(run)
+
+
+async def profile_phase(
+    target: Target,
+    workload: Players,
+    options: Options,
+    out: Path,
+    *,
+    at_rate: bool,
+    client_type: type[LoadClient] = LoadClient,
+) -> PhaseResult:
+    """``options.profile_s`` of load in a client of its own while py-spy samples the server into ``out``
+    (not reported in the table): at ``options.rate`` if ``at_rate``, else closed loop."""
+    spy = profile_server(target.pid, options.profile_s, out)
+    client = client_type(workload, "127.0.0.1", target.port, options.connections)
+    try:
+        await client.connect()
+        if at_rate:
+            phase = client.open_loop("under py-spy", rate=options.rate, duration_s=options.profile_s)
+        else:
+            phase = client.closed_loop("under py-spy", duration_s=options.profile_s)
+        result = await measured(target, phase)
+    finally:
+        client.close()
+    print(describe(result, options.unit), flush=True)
+    if spy is not None:
+        spy.wait(60)
+    return result
 
 
 # -- checks on the real server ----------------------------------------------------------------------
@@ -462,27 +499,28 @@ def metric_checks(metrics: dict[str, float], workload: Workload) -> list[Check]:
     ]
 
 
-def store_checks(db: Path, ended_by_players: Iterable[str], live: int) -> list[Check]:
+def store_checks(db: Path, ended_by_players: Iterable[str], live: int, *, ended: str = "a player ended") -> list[Check]:
     """After a clean stop: the sessions table holds exactly the sessions the players ended (their conviva
-    session ids); the live-session log the ``live`` others."""
+    session ids; ``ended`` says which, for the checks' text); the live-session log the ``live`` others."""
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         stored = {row[0] for row in conn.execute("SELECT conviva_session_id FROM sessions")}
         live_rows = conn.execute("SELECT count(*) FROM live_sessions").fetchone()[0]
         ended_flags = conn.execute("SELECT count(*) FROM sessions WHERE is_ended = 1").fetchone()[0]
-    ended = set(ended_by_players)
+    expected = set(ended_by_players)
     return [
-        Check("sessions table holds every session a player ended", len(ended), len(stored & ended)),
-        Check("sessions table holds nothing else", 0, len(stored - ended)),
+        Check(f"sessions table holds every session {ended}", len(expected), len(stored & expected)),
+        Check("sessions table holds nothing else", 0, len(stored - expected)),
         Check("stored sessions are marked ended", len(stored), ended_flags),
         Check("live-session log rows == sessions open", live, live_rows),
     ]
 
 
+def answer_checks(runs: Sequence[TargetRun], what: str) -> list[Check]:
+    """Per target: every request was answered as acknowledged (``what``: how, for the check's text)."""
+    return [Check(f"{run.name}: {what}", 0, sum(p.not_accepted + len(p.failures) for p in run.phases)) for run in runs]
+
+
 # -- the report -------------------------------------------------------------------------------------
-
-
-def _mark(ok: bool) -> str:
-    return "pass" if ok else "**FAIL**"
 
 
 def _ms(values: Sequence[float], q: float) -> str:
@@ -519,10 +557,10 @@ def report_threads(run: TargetRun) -> None:
             print(f"  {p.name}: {split}")
 
 
-def report_profile(profile: Profile) -> None:
+def report_profile(profile: Profile, how: str = "at the target rate") -> None:
     print()
     print(
-        f"py-spy, server at the target rate: {profile.samples:,} samples of busy threads"
+        f"py-spy, server {how}: {profile.samples:,} samples of busy threads"
         f" ({profile.waiting:,} samples in waits left out)"
     )
     print("| where | share of busy samples |")
@@ -693,7 +731,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     full_size = args.sessions >= TARGET_LIVE_SESSIONS and offered >= TARGET_EVENTS_PER_S
 
     def verdict(ok: bool) -> str:
-        return _mark(ok) if full_size else "(not judged: smaller than the targets' load)"
+        return mark(ok) if full_size else "(not judged: smaller than the targets' load)"
 
     print(
         f"target >= {TARGET_EVENTS_PER_S:,} events/s sustained: open loop {open_loop.events_per_s:,.0f} of"
@@ -709,9 +747,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" {verdict(memory_ok)}"
     )
     for check in checks:
-        print(f"  {check.what}: expected {check.expected:,}, found {check.found:,} {_mark(check.ok)}")
+        print(f"  {check.what}: expected {check.expected:,}, found {check.found:,} {mark(check.ok)}")
     ok = all(c.ok for c in checks) and not any(p.not_accepted or p.failures for r in runs for p in r.phases)
-    print(f"correct: {_mark(ok)}")
+    print(f"correct: {mark(ok)}")
     if args.json:
         args.json.write_text(
             json.dumps(

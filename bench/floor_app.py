@@ -12,7 +12,13 @@ it parses the heartbeat JSON with msgspec (``conviva.decode_heartbeat``, the gat
 the envelope) and answers a canned 200 ``{"err":"ok","cfg":{"hbi":20}}``. ``--kind raw --protocol
 conviva`` makes the sink answer that canned 200 instead of the 202. ``--serve-config`` runs the app with
 exactly the uvicorn configuration of ``reelsight serve`` today (``web.server.server_config``: its
-guarded HTTP protocol, keep-alive and deadlines), as ``bench_conviva.py`` does.
+guarded HTTP protocol, keep-alive and deadlines), as ``bench_conviva.py`` and ``bench_cmcd.py`` do.
+
+It serves the CMCD collector's ``POST /ingest/cmcd/v2?key=...`` too (the floor of ``bench_cmcd.py``):
+it reads the key from the query, parses the body's report lines with ``http-sf`` as the collector's
+decoder does (``cmcd.parse_body``) and answers a canned 204 with the collector's CORS headers
+(``Access-Control-Allow-Origin`` and ``Vary``). ``--kind raw --protocol cmcd`` makes the sink answer
+that 204.
 
 Run: ``.venv/bin/python bench/floor_app.py --kind starlette --port 8090``.
 """
@@ -31,12 +37,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reelsight.ingest import conviva
+from reelsight.ingest import cmcd, conviva
 from reelsight.ingest.native import NativeBatch
+from reelsight.settings import Settings
+from reelsight.web.ingest_common import with_cors
 
 PATH = "/ingest/v1/events"
 CONVIVA_PATH = conviva.PATH
 CONVIVA_ANSWER = b'{"err":"ok","cfg":{"hbi":20}}'  # what the gateway answers with the default settings
+CMCD_MAX_LINES = Settings().ingest_max_events
 _ENVELOPE = msgspec.json.Decoder(NativeBatch)
 _ENCODER = msgspec.json.Encoder()
 
@@ -56,9 +65,19 @@ async def conviva_heartbeat(request: Request) -> Response:
     return Response(CONVIVA_ANSWER, media_type="application/json")
 
 
+async def cmcd_reports(request: Request) -> Response:
+    request.query_params.get("key", "")  # the collector reads the ingest key from the query too
+    cmcd.parse_body(await request.body(), request.headers.get("content-type", ""), max_lines=CMCD_MAX_LINES)
+    return with_cors(request, Response(status_code=204))
+
+
 def create_floor_app() -> Starlette:
     return Starlette(
-        routes=[Route(PATH, ingest, methods=["POST"]), Route(CONVIVA_PATH, conviva_heartbeat, methods=["POST"])]
+        routes=[
+            Route(PATH, ingest, methods=["POST"]),
+            Route(CONVIVA_PATH, conviva_heartbeat, methods=["POST"]),
+            Route(cmcd.PATH, cmcd_reports, methods=["POST"]),
+        ]
     )
 
 
@@ -91,13 +110,15 @@ class _RawSink(asyncio.Protocol):
 
 
 async def serve_raw(host: str, port: int, events: int, protocol: str = "native") -> None:
-    if protocol == "conviva":
-        body, status = CONVIVA_ANSWER, b"200 OK"
+    if protocol == "cmcd":  # no body: no Content-Length (as uvicorn answers a 204); the collector's CORS headers
+        response = b"HTTP/1.1 204 No Content\r\naccess-control-allow-origin: *\r\nvary: Origin\r\n\r\n"
     else:
-        body, status = accepted_body(events), b"202 Accepted"
-    response = (
-        b"HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % (status, len(body)) + body
-    )
+        if protocol == "conviva":
+            body, status = CONVIVA_ANSWER, b"200 OK"
+        else:
+            body, status = accepted_body(events), b"202 Accepted"
+        head = b"HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % (status, len(body))
+        response = head + body
     server = await asyncio.get_running_loop().create_server(lambda: _RawSink(response), host, port, backlog=1024)
     async with server:
         await server.serve_forever()
@@ -110,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--events", type=int, default=20, help="events per batch the raw sink acknowledges [20]")
     parser.add_argument(
-        "--protocol", choices=("native", "conviva"), default="native", help="what the raw sink answers [native]"
+        "--protocol", choices=("native", "conviva", "cmcd"), default="native", help="what the raw sink answers [native]"
     )
     parser.add_argument("--serve-config", action="store_true", help="uvicorn configured as reelsight serve is")
     args = parser.parse_args(argv)
@@ -120,7 +141,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     import uvicorn
 
     if args.serve_config:
-        from reelsight.settings import Settings
         from reelsight.web.server import server_config
 
         uvicorn.Server(server_config(create_floor_app(), Settings(host=args.host, port=args.port))).run()

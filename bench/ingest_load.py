@@ -1,6 +1,6 @@
-"""The load generator of ``bench_ingest.py`` and ``bench_conviva.py``: raw HTTP/1.1 over keep-alive
-connections on one event loop, closed-loop (every connection always busy) or open-loop (a fixed
-schedule, latency counted from each request's scheduled time).
+"""The load generator of ``bench_ingest.py``, ``bench_conviva.py`` and ``bench_cmcd.py``: raw HTTP/1.1
+over keep-alive connections on one event loop, closed-loop (every connection always busy) or
+open-loop (a fixed schedule, latency counted from each request's scheduled time).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class PlayerCounts(Protocol):
 
 
 class Players(Protocol):
-    """What the load client needs of a workload (``ingest_workload.Workload``, ``conviva_workload.Workload``)."""
+    """What the load client needs of a workload (``ingest_workload.Workload``, ``conviva_workload.Workload``,
+    ``cmcd_workload.Workload``)."""
 
     @property
     def counts(self) -> PlayerCounts: ...
@@ -107,9 +108,12 @@ class _Connection(asyncio.Protocol):
                 return
             head = bytes(buffer[:head_end]).lower()
             self._status = int(head[9:12])
-            at = head.find(b"\r\ncontent-length:") + 17
-            line_end = head.find(b"\r\n", at)
-            self._needed = head_end + 4 + int(head[at : line_end if line_end > 0 else len(head)])
+            at = head.find(b"\r\ncontent-length:")
+            length = 0  # no Content-Length: a 204 or 304, which has no body (no target answers chunked)
+            if at >= 0:
+                line_end = head.find(b"\r\n", at + 17)
+                length = int(head[at + 17 : line_end if line_end > 0 else len(head)])
+            self._needed = head_end + 4 + length
         if len(buffer) < self._needed:
             return
         body = bytes(buffer[buffer.find(b"\r\n\r\n") + 4 : self._needed])
@@ -204,20 +208,23 @@ class LoadClient:
         self._phase = None
         return phase
 
-    async def closed_loop(self, name: str, *, requests: int = 0, duration_s: float = 0.0) -> PhaseResult:
+    async def closed_loop(
+        self, name: str, *, requests: int = 0, duration_s: float = 0.0, until: Callable[[], bool] | None = None
+    ) -> PhaseResult:
         """Keep every connection busy: each response sends the next request, until ``requests`` were
-        sent or ``duration_s`` passed."""
+        sent, ``duration_s`` passed or ``until()`` says the workload is where it should be."""
         phase = PhaseResult(name, "closed", 0.0, len(self._conns))
         events_before, started = self._start_phase(phase)
         deadline = started + duration_s if duration_s else math.inf
         budget = requests if requests else math.inf
+        done = until or (lambda: False)
         sent = 0
         last_done = started
 
         def proceed(conn: _Connection) -> None:
             nonlocal sent, last_done
             last_done = time.perf_counter()
-            if sent < budget and last_done < deadline:
+            if sent < budget and last_done < deadline and not done():
                 sent += 1
                 self._send(conn, time.perf_counter())
             elif self._in_flight == 0 and self._done is not None and not self._done.done():
@@ -225,10 +232,12 @@ class LoadClient:
 
         self._next = proceed
         for conn in self._conns:
-            if sent < budget:
+            if sent < budget and not done():
                 sent += 1
                 self._send(conn, time.perf_counter())
         assert self._done is not None
+        if sent == 0:
+            self._done.set_result(None)
         await self._done
         return self._end_phase(phase, events_before, started, last_done)
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from benchutil import request_parts
 from ingest_workload import Workload
 from reelsight import credentials
 from reelsight.ingest.events import Device, Start
@@ -18,8 +19,9 @@ from reelsight.ingest.native import decode_batch, decode_envelope
 from reelsight.sessions.context import BusinessRules, Enrichment
 from reelsight.sessions.enrich import Enricher
 from reelsight.sessions.live import IncomingBatch, LiveRegistry
+from reelsight.sessions.live_log import IngestCommit, LiveKey, LiveSessionRow
 from reelsight.settings import Settings
-from reelsight.store.base import Account, IngestCommit, LiveKey, LiveSessionRow
+from reelsight.store.base import Account
 from reelsight.store.sqlite import SqliteStore
 from reelsight.store.sqlite.live_log import SqliteLiveLog
 
@@ -64,12 +66,8 @@ class _TimedLog:
     def load(self) -> list[LiveSessionRow]:
         return list(self._log.load())
 
-
-def _parse(request: bytes) -> tuple[str, str, bytes]:
-    """The X-Forwarded-For address, the User-Agent and the body of one of the workload's requests."""
-    head, _, body = request.partition(b"\r\n\r\n")
-    headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
-    return headers["X-Forwarded-For"], headers["User-Agent"], body
+    def check(self) -> None:
+        self._log.check()
 
 
 @contextlib.contextmanager
@@ -112,7 +110,7 @@ def measure_split(db: Path, *, sessions: int, round_size: int, seed: int) -> lis
             process_s = 0.0
             pending: list[IncomingBatch] = []
             for number in range(batches):
-                ip, user_agent, body = _parse(workload.request(workload.next_session()))
+                ip, user_agent, body = request_parts(workload.request(workload.next_session()))
                 started = time.thread_time()
                 receive_ms = int(time.time() * 1000)
                 envelope = decode_envelope(body, max_events=settings.ingest_max_events)
