@@ -99,6 +99,7 @@ from ingest_split import split_registry
 from reelsight.ingest import cmcd
 from reelsight.sessions.live import IncomingBatch
 from reelsight.settings import Settings
+from reelsight.store.sqlite.documents import add_stored_doc_function
 
 PROFILE = DATA_DIR / "cmcd-profile.txt"  # py-spy's raw (collapsed stacks) output
 SPLIT_SESSIONS = 5000  # sessions of the in-process split (their start-up, then three reports each)
@@ -296,8 +297,10 @@ def document_checks(db: Path, workload: Workload, geoip: bool) -> tuple[list[Che
     and the country from the address. Returns the checks and a few mismatches to show."""
     columns = ", ".join(sql for _name, sql in DOCUMENT_FIELDS)
     query = f"SELECT s.conviva_session_id, {columns}, s.d_browser_name, s.d_geo_country_code,"
-    query += " json_extract(d.doc, '$.content_info.category') FROM sessions s JOIN session_docs d ON d.id = s.doc_id"
+    query += " json_extract(CAST(stored_doc(d.dict_id, d.doc) AS TEXT), '$.content_info.category')"
+    query += " FROM sessions s JOIN session_docs d ON d.id = s.doc_id"
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        add_stored_doc_function(conn)
         rows = conn.execute(query).fetchall()
     matching, browser, country, category = 0, 0, 0, 0
     mismatches: list[str] = []

@@ -49,6 +49,7 @@ from reelsight.query.selection import selection
 from reelsight.settings import Settings
 from reelsight.store.records import BUCKET_MS, to_record
 from reelsight.store.sqlite import SqliteStore
+from reelsight.store.sqlite.documents import add_stored_doc_function
 from reelsight.web.sessions_route import PATH, query_items, render_sessions
 
 T = TypeVar("T")
@@ -415,7 +416,7 @@ class _Body(msgspec.Struct):
 _DECODE_IDS = msgspec.json.Decoder(_Body).decode
 # CROSS JOIN keeps json_each as the outer loop, so rows come back in the given order without a sort
 # (an ORDER BY j.key would copy every document through a temporary B-tree).
-_BARE_SQL = "SELECT d.doc FROM json_each(?) AS j CROSS JOIN session_docs AS d ON d.id = j.value"
+_BARE_SQL = "SELECT stored_doc(d.dict_id, d.doc) FROM json_each(?) AS j CROSS JOIN session_docs AS d ON d.id = j.value"
 
 
 def _digest(body: bytes) -> bytes:
@@ -631,6 +632,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     SqliteStore(dataset.path, readers=1).close()  # a reused file gets this code's schema migrations first
 
     with contextlib.closing(sqlite3.connect(f"file:{dataset.path}?mode=ro", uri=True)) as bare:
+        add_stored_doc_function(bare)  # the documents as stored: zstd with the file's dictionary
         facts = window_facts(bare, dataset)
         print(
             f"  hot window {facts.sessions:,} sessions, ordinary window {facts.ordinary_sessions:,};"

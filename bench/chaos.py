@@ -52,6 +52,8 @@ from typing import IO, Any
 
 import httpx
 
+from reelsight.store.sqlite.documents import add_stored_doc_function
+
 CLI = [sys.executable, "-m", "reelsight.cli"]
 MARK_PREFIX = "mark-"
 BACKOFF_FIRST_S = 0.02
@@ -658,9 +660,10 @@ def verify(db: Path, account: str, records: Sequence[SessionRecord]) -> _Check:
     """Compare the stored sessions of ``account`` with what the players had acknowledged."""
     check = _Check()
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        add_stored_doc_function(conn)
         (account_id,) = conn.execute("SELECT id FROM accounts WHERE name = ?", (account,)).fetchone()
         rows = conn.execute(
-            "SELECT s.client_id, s.session_id, s.is_ended, s.end_ms, d.doc"
+            "SELECT s.client_id, s.session_id, s.is_ended, s.end_ms, stored_doc(d.dict_id, d.doc)"
             " FROM sessions s JOIN session_docs d ON d.id = s.doc_id WHERE s.account_id = ?",
             (account_id,),
         ).fetchall()

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from reelsight.store.sqlite.documents import add_stored_doc_function
 from tests.test_cli import free_port, run, wait_healthy
 
 SESSIONS = 30
@@ -121,8 +122,10 @@ def test_sigkill_mid_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
         server.wait(10)
 
     with sqlite3.connect(db) as conn:
+        add_stored_doc_function(conn)
         rows = conn.execute(
-            "SELECT s.conviva_session_id, d.doc FROM sessions s JOIN session_docs d ON d.id = s.doc_id"
+            "SELECT s.conviva_session_id, stored_doc(d.dict_id, d.doc)"
+            " FROM sessions s JOIN session_docs d ON d.id = s.doc_id"
         ).fetchall()
         assert conn.execute("SELECT count(*) FROM live_sessions").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM live_events").fetchone() == (0,)

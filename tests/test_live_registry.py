@@ -20,6 +20,7 @@ from reelsight.sessions.document import SessionDocument, decode_document
 from reelsight.sessions.live import IncomingBatch, LiveRegistry
 from reelsight.store.base import Account
 from reelsight.store.sqlite import SqliteStore
+from reelsight.store.sqlite.documents import add_stored_doc_function
 from reelsight.store.sqlite.live_log import SqliteLiveLog
 from tests.test_conviva_decoder import heartbeat as conviva_heartbeat
 from tests.test_sessionizer_properties import document, streams
@@ -51,7 +52,8 @@ class Harness:
 
     def stored(self) -> list[SessionDocument]:
         with sqlite3.connect(self.path) as conn:
-            docs = [row[0] for row in conn.execute("SELECT doc FROM session_docs")]
+            add_stored_doc_function(conn)
+            docs = [row[0] for row in conn.execute("SELECT stored_doc(dict_id, doc) FROM session_docs")]
         return [decode_document(doc) for doc in docs]
 
     def close(self) -> None:

@@ -332,7 +332,7 @@ def cmcd_session(sid: str) -> None:
 
 @main.group("store")
 def store_group() -> None:
-    """Check a store."""
+    """Check, compact or lay out a store."""
 
 
 @store_group.command("check")
@@ -357,6 +357,21 @@ def store_check(ctx: click.Context, url: str | None, read_only: bool) -> None:
     finally:
         stores.close()
     click.echo("all checks passed")
+
+
+@store_group.command("compact")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--no-vacuum", is_flag=True, help="Compress only; the file keeps its size until the purge reuses it.")
+def store_compact(path: str, no_vacuum: bool) -> None:
+    """Shrink the SQLite store file PATH written before migration 6: compress its stored documents,
+    then VACUUM (needs free disk about the new size). Stop the server first.
+    """
+    from reelsight.store.sqlite.compact import compact
+
+    try:
+        click.echo(compact(path, vacuum=not no_vacuum))
+    except ReelsightError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @store_group.command("cluster-ddl")

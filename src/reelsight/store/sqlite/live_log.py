@@ -14,7 +14,7 @@ import msgspec
 from reelsight.sessions.live_log import IngestCommit, LiveKey, LiveSessionRow
 from reelsight.store.records import to_record
 from reelsight.store.sqlite.outbox import Outbox
-from reelsight.store.sqlite.store import SqliteStore, insert_record
+from reelsight.store.sqlite.store import SqliteStore
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -49,7 +49,7 @@ class SqliteLiveLog:
             )
             for key, doc in work.ended:
                 if self.outbox is None:
-                    insert_record(conn, key[0], to_record(doc))
+                    self._store.insert_record(conn, key[0], to_record(doc))
                 else:
                     self.outbox.add(conn, key[0], doc, _ENCODER.encode(doc))
                 conn.execute("DELETE FROM live_events WHERE account_id = ? AND client_id = ? AND session_id = ?", key)

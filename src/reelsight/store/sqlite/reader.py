@@ -4,7 +4,9 @@ Plan. Rows are clustered by (account, 15-minute end bucket, sample key). For a w
 cursor per bucket it touches, each walking its bucket in sample-key order with every filter applied
 by SQLite, and merge the cursors lazily: the merge stops after ``limit`` rows, so the cost is about
 ``limit / selectivity`` rows however many sessions the window holds. When ``session_id`` or
-``client_id`` is given, their index finds the few candidates directly instead.
+``client_id`` is given, an index finds the few candidates directly instead: ``sessions_by_session_id``,
+or for a client the range of ``sessions_by_conviva_id`` its ids share (``client_id + "."`` prefix).
+The chosen documents are then fetched by id and decompressed (``documents.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from reelsight.query.selection import Match, Selection
 from reelsight.store.base import StoredSession
 from reelsight.store.records import BUCKET_MS, TAG_KEY_END, TAG_SEPARATOR
+from reelsight.store.sqlite.documents import DocumentReader
 
 _Row = tuple[int, str, int, int]  # sample_key, conviva_session_id, end_ms, doc_id
 # A tag filter on the inline tag list (see records.encode_tags): the key with that value is present;
@@ -86,17 +89,33 @@ def _bucket_cursors(
 def _by_id_index(
     conn: sqlite3.Connection, account_id: int, query: Selection, where: str, params: list[object]
 ) -> list[Iterator[_Row]]:
-    by_session = any(m.kind == "scalar" and m.field == "session_id" for m in query.matches)
-    index = "sessions_by_session_id" if by_session else "sessions_by_client_id"
+    order = " ORDER BY sample_key, conviva_session_id LIMIT ?"
+    window = [query.start_ms, query.end_ms]
+    if any(m.kind == "scalar" and m.field == "session_id" for m in query.matches):
+        sql = (
+            f"{_SELECT} INDEXED BY sessions_by_session_id WHERE account_id = ? AND end_ms >= ? AND end_ms < ?"
+            f" AND {where}{order}"
+        )
+        return [conn.execute(sql, [account_id, *window, *params, query.limit])]
+    # conviva_session_id is client_id + "." + session_id: a client's sessions are one range of the index,
+    # one sorted cursor per client (the client_id condition keeps a longer client id's rows out of it).
+    (clients,) = (m.values for m in query.matches if m.kind == "scalar" and m.field == "client_id")
     sql = (
-        f"{_SELECT} INDEXED BY {index} WHERE account_id = ? AND end_ms >= ? AND end_ms < ? AND {where}"
-        " ORDER BY sample_key, conviva_session_id LIMIT ?"
+        f"{_SELECT} INDEXED BY sessions_by_conviva_id WHERE account_id = ? AND conviva_session_id >= ?"
+        f" AND conviva_session_id < ? AND client_id = ? AND end_ms >= ? AND end_ms < ? AND {where}{order}"
     )
-    return [conn.execute(sql, [account_id, query.start_ms, query.end_ms, *params, query.limit])]
+    return [
+        conn.execute(sql, [account_id, f"{client}.", f"{client}/", client, *window, *params, query.limit])
+        for client in dict.fromkeys(str(c) for c in clients)
+    ]
 
 
-def sample(conn: sqlite3.Connection, account_id: int, query: Selection) -> list[StoredSession]:
-    """The sample for one account, ordered by end time (newest first), ties by conviva_session_id."""
+def sample(
+    conn: sqlite3.Connection, account_id: int, query: Selection, documents: DocumentReader
+) -> list[StoredSession]:
+    """The sample for one account, ordered by end time (newest first), ties by conviva_session_id.
+
+    ``documents`` decompresses the stored documents; a damaged one raises ``StorageFailure``."""
     where, params = filter_sql(query)
     plan = _by_id_index if query.by_id else _bucket_cursors
     cursors = plan(conn, account_id, query, where, params)
@@ -106,10 +125,12 @@ def sample(conn: sqlite3.Connection, account_id: int, query: Selection) -> list[
     if not picked:
         return []
     doc_ids = [row[3] for row in picked]
+    decode = documents.decode
     docs = {
-        doc_id: (doc, split, viewer_id)
-        for doc_id, doc, split, viewer_id in conn.execute(
-            "SELECT id, doc, viewer_split, viewer_id FROM session_docs WHERE id IN (SELECT value FROM json_each(?))",
+        doc_id: (decode(conn, doc_id, dict_id, doc), split, viewer_id)
+        for doc_id, dict_id, doc, split, viewer_id in conn.execute(
+            "SELECT id, dict_id, doc, viewer_split, viewer_id FROM session_docs"
+            " WHERE id IN (SELECT value FROM json_each(?))",
             ["[" + ",".join(map(str, doc_ids)) + "]"],
         )
     }

@@ -2,7 +2,8 @@
 
 One writer connection behind a lock; reads borrow a connection from a small pool, each with a
 progress handler that cancels a read running past the time limit (raised as ``ReadTimeout``).
-A write that SQLite refuses (full disk, I/O error, locked too long) is a ``StorageFailure``. After
+A write that SQLite refuses (full disk, I/O error, locked too long) is a ``StorageFailure``. Documents
+are stored zstd-compressed with a dictionary the store trains on its own documents (``documents.py``). After
 each commit the store checks that its path still names the file it has open; once it does not
 (deleted or replaced), every read and write is refused with ``StoreFileLost`` until a restart.
 """
@@ -18,14 +19,16 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 
 import msgspec
+import zstandard
 
 from reelsight.errors import AlreadyExists, NotFoundInStore, ReadTimeout, StorageFailure, StoreFileLost
 from reelsight.query.dimensions import SCALAR_DIMENSIONS
 from reelsight.query.parse import FLAG_PARAMS
 from reelsight.query.selection import Selection
 from reelsight.store.base import IP_PRIVACY_MODES, Account, ApiKey, StoredSession, require_account_scope
-from reelsight.store.records import SessionRecord, encode_tags
+from reelsight.store.records import BUCKET_MS, SessionRecord, encode_tags
 from reelsight.store.sqlite.connection import open_connection, transaction
+from reelsight.store.sqlite.documents import DocumentReader, DocumentWriter
 from reelsight.store.sqlite.owner import FileIdentity, StoreOwnership
 from reelsight.store.sqlite.reader import sample
 from reelsight.store.sqlite.schema import migrate
@@ -48,46 +51,10 @@ log = logging.getLogger("reelsight.store")
 _STORAGE_CODES = frozenset({5, 6, 7, 8, 10, 11, 13, 14, 15, 26})
 
 
-def insert_record(conn: sqlite3.Connection, account_id: int, r: SessionRecord) -> None:
-    """Insert one ended session, replacing the account's session with the same conviva_session_id."""
-    old = conn.execute(
-        "SELECT doc_id FROM sessions WHERE account_id = ? AND conviva_session_id = ?",
-        (account_id, r.conviva_session_id),
-    ).fetchone()
-    if old is not None:
-        conn.execute(
-            "DELETE FROM sessions WHERE account_id = ? AND conviva_session_id = ?",
-            (account_id, r.conviva_session_id),
-        )
-        conn.execute("DELETE FROM session_docs WHERE id = ?", (old[0],))
-    doc_id = conn.execute(
-        "INSERT INTO session_docs (viewer_split, viewer_id, doc) VALUES (?, ?, ?)",
-        (r.viewer_split, r.viewer_id, r.doc),
-    ).lastrowid
-    conn.execute(
-        _SESSION_INSERT,
-        (
-            account_id,
-            r.end_bucket,
-            r.sample_key,
-            r.conviva_session_id,
-            doc_id,
-            r.start_ms,
-            r.end_ms,
-            int(r.is_ended),
-            r.session_id,
-            r.client_id,
-            msgspec.json.encode(list(r.cdns)).decode(),
-            encode_tags(r.custom_tags),
-            *(int(f) for f in r.flags),
-            *r.dimensions,
-        ),
-    )
-
-
 class _Reader:
     def __init__(self, path: str) -> None:
         self.conn = open_connection(path, readonly=True)
+        self.documents = DocumentReader()
         self.deadline = float("inf")
         self.conn.set_progress_handler(self._check, 2000)
 
@@ -117,6 +84,7 @@ class SqliteStore:
             self._writer = open_connection(path, synchronous=synchronous)
             self._identity = FileIdentity(path)
             migrate(self._writer)
+            self._documents = DocumentWriter(self._writer)
         except BaseException:
             if self.ownership is not None:
                 self.ownership.release()
@@ -146,12 +114,17 @@ class SqliteStore:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
+        with self._borrow() as reader:
+            yield reader.conn
+
+    @contextlib.contextmanager
+    def _borrow(self) -> Iterator[_Reader]:
         if self._lost is not None:
             raise StoreFileLost(self._lost)
         reader = self._readers.get()
         reader.deadline = time.monotonic() + self._read_timeout_s
         try:
-            yield reader.conn
+            yield reader
         except sqlite3.OperationalError as exc:
             if "interrupted" in str(exc):
                 raise ReadTimeout(f"read cancelled after {self._read_timeout_s:g} s") from None
@@ -169,14 +142,32 @@ class SqliteStore:
         if self._lost is not None:
             raise StoreFileLost(self._lost)
         with self._write_lock:
-            try:
-                with transaction(self._writer) as conn:
-                    yield conn
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode & 0xFF not in _STORAGE_CODES:
-                    raise  # a bug (bad SQL), not the storage
-                raise StorageFailure(f"the store could not write to {self.path}: {exc}") from exc
+            with self._transaction() as conn:
+                yield conn
             self.check()
+            if self._documents.wants_dictionary:
+                self._train_after_commit()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on the writer (the caller holds the write lock)."""
+        try:
+            with transaction(self._writer) as conn:
+                yield conn
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF not in _STORAGE_CODES:
+                raise  # a bug (bad SQL), not the storage
+            raise StorageFailure(f"the store could not write to {self.path}: {exc}") from exc
+
+    def _train_after_commit(self) -> None:
+        """The file's first dictionary, once enough documents are stored without one (~0.1 s, once). The
+        caller's transaction has committed: a failure here is logged, and tried again later."""
+        try:
+            with self._transaction() as conn:
+                self._documents.adopt_or_train(conn, time.time_ns() // 1_000_000)
+        except (StorageFailure, zstandard.ZstdError) as exc:
+            self._documents.backoff()
+            log.warning("documents stay uncompressed for now: training the zstd dictionary failed: %s", exc)
 
     def close(self) -> None:
         # Readers first: the last connection to close checkpoints and removes the WAL.
@@ -302,6 +293,44 @@ class SqliteStore:
 
     # -- sessions ------------------------------------------------------------------------------
 
+    def insert_record(self, conn: sqlite3.Connection, account_id: int, r: SessionRecord) -> None:
+        """Inside :meth:`writing`: insert one ended session, replacing the account's session with the
+        same conviva_session_id; its document is compressed (see ``documents.py``)."""
+        old = conn.execute(
+            "SELECT doc_id FROM sessions WHERE account_id = ? AND conviva_session_id = ?",
+            (account_id, r.conviva_session_id),
+        ).fetchone()
+        if old is not None:
+            conn.execute(
+                "DELETE FROM sessions WHERE account_id = ? AND conviva_session_id = ?",
+                (account_id, r.conviva_session_id),
+            )
+            conn.execute("DELETE FROM session_docs WHERE id = ?", (old[0],))
+        dict_id, stored = self._documents.encode(r.doc)
+        doc_id = conn.execute(
+            "INSERT INTO session_docs (viewer_split, viewer_id, doc, dict_id) VALUES (?, ?, ?, ?)",
+            (r.viewer_split, r.viewer_id, stored, dict_id),
+        ).lastrowid
+        conn.execute(
+            _SESSION_INSERT,
+            (
+                account_id,
+                r.end_bucket,
+                r.sample_key,
+                r.conviva_session_id,
+                doc_id,
+                r.start_ms,
+                r.end_ms,
+                int(r.is_ended),
+                r.session_id,
+                r.client_id,
+                msgspec.json.encode(list(r.cdns)).decode(),
+                encode_tags(r.custom_tags),
+                *(int(f) for f in r.flags),
+                *r.dimensions,
+            ),
+        )
+
     def write_sessions(self, account_id: int, records: Iterable[SessionRecord]) -> int:
         """Insert or replace (same account and conviva_session_id) ended sessions; returns the count."""
         account_id = require_account_scope(account_id)
@@ -319,19 +348,67 @@ class SqliteStore:
     def _write_batch(self, account_id: int, batch: list[SessionRecord]) -> int:
         with self.writing() as conn:
             for record in batch:
-                insert_record(conn, account_id, record)
+                self.insert_record(conn, account_id, record)
         return len(batch)
 
     def sample_sessions(self, account_id: int, query: Selection) -> list[StoredSession]:
         account_id = require_account_scope(account_id)
-        with self.reading() as conn:
-            conn.execute("BEGIN")  # one snapshot for the bucket cursors and the document fetch
-            return sample(conn, account_id, query)
+        with self._borrow() as reader:
+            reader.conn.execute("BEGIN")  # one snapshot for the bucket cursors and the document fetch
+            return sample(reader.conn, account_id, query, reader.documents)
 
     def purge_ended_before(self, cutoff_ms: int) -> int:
-        """Delete sessions whose end is before ``cutoff_ms`` (they can no longer be queried)."""
+        """Delete sessions whose end is before ``cutoff_ms`` (they can no longer be queried).
+
+        Each account's expired sessions are a prefix of the primary key (account, end bucket, ...):
+        the purge reads what it deletes and at most one bucket more.
+        """
+        doomed = "account_id = ? AND end_bucket <= ? AND end_ms < ?"
+        deleted = 0
         with self.writing() as conn:
-            conn.execute(
-                "DELETE FROM session_docs WHERE id IN (SELECT doc_id FROM sessions WHERE end_ms < ?)", (cutoff_ms,)
-            )
-            return conn.execute("DELETE FROM sessions WHERE end_ms < ?", (cutoff_ms,)).rowcount
+            account_id = conn.execute("SELECT min(account_id) FROM sessions").fetchone()[0]
+            while account_id is not None:
+                params = (account_id, cutoff_ms // BUCKET_MS, cutoff_ms)
+                conn.execute(
+                    f"DELETE FROM session_docs WHERE id IN (SELECT doc_id FROM sessions WHERE {doomed})",  # noqa: S608
+                    params,
+                )
+                deleted += conn.execute(f"DELETE FROM sessions WHERE {doomed}", params).rowcount  # noqa: S608
+                account_id = conn.execute(
+                    "SELECT min(account_id) FROM sessions WHERE account_id > ?", (account_id,)
+                ).fetchone()[0]
+        return deleted
+
+    # -- document compression ------------------------------------------------------------------
+
+    def train_document_dictionary(self) -> int:
+        """Train a new zstd dictionary on the newest stored documents and compress new documents with it;
+        returns its id. Rows written before keep theirs. Raises ``zstandard.ZstdError`` when the store
+        holds too few documents to train on."""
+        with self.writing() as conn:
+            return self._documents.train(conn, time.time_ns() // 1_000_000)
+
+    def compress_stored_documents(self, *, batch: int = _WRITE_CHUNK) -> int:
+        """Compress every document stored as it is (a file from before migration 6) with the current
+        dictionary, one transaction per ``batch`` rows, so other writers interleave; returns how many.
+
+        The rows shrink in place: the file gets smaller only with a ``VACUUM`` afterwards (see
+        ``compact.py``). Trains the dictionary first if there is none (``zstandard.ZstdError`` if the
+        store holds too few documents)."""
+        if self._documents.dict_id is None:
+            self.train_document_dictionary()
+        compressed, after_id = 0, 0
+        while True:
+            with self.writing() as conn:
+                rows = conn.execute(
+                    "SELECT id, dict_id, doc FROM session_docs WHERE id > ? ORDER BY id LIMIT ?", (after_id, batch)
+                ).fetchall()
+                if not rows:
+                    return compressed
+                after_id = rows[-1][0]
+                updates = []
+                for doc_id, dict_id, doc in rows:
+                    if dict_id is None:
+                        updates.append((*self._documents.encode(doc), doc_id))
+                conn.executemany("UPDATE session_docs SET dict_id = ?, doc = ? WHERE id = ?", updates)
+                compressed += len(updates)
