@@ -27,6 +27,7 @@ from reelsight.sessions.document import decode_document
 from reelsight.settings import Settings as AppSettings
 from reelsight.store.records import to_record
 from reelsight.store.sqlite import SqliteStore
+from reelsight.web import discovery_route
 from reelsight.web.openapi import build_openapi
 from tests.conftest import NOW_MS, PATH, Credentials, LiveServer, add_account
 from tests.factories import make_doc_dict
@@ -161,6 +162,35 @@ def test_every_response_conforms_to_the_served_openapi_document(
     assert seen["sessions"] >= 5, seen
     assert seen[400] >= 10, seen
     assert seen[401] >= 10, seen
+
+
+@pytest.mark.parametrize("path", [discovery_route.PATH, discovery_route.DIMENSIONS_PATH])
+def test_the_discovery_and_dimensions_answers_conform_to_the_served_openapi_document(
+    server: LiveServer, accounts: list[tuple[Credentials, list[dict[str, Any]]]], path: str
+) -> None:
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    operation = schema[path]["GET"]
+    seen: Counter[int] = Counter()
+    session = requests.Session()
+    session.headers["Connection"] = "close"
+    auths = [*(creds.auth for creds, _docs in accounts), ("rk_unknown", "secret"), None]
+    # the operation takes no parameters: some generated queries add one anyway (a 400 that must conform)
+    extra = st.one_of(st.none(), st.tuples(st.text(URL_SAFE, min_size=1, max_size=12), st.text(max_size=12)))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(case=operation.as_strategy(GenerationMode.POSITIVE), auth=st.sampled_from(auths), extra=extra)
+    def check(case: schemathesis.Case, auth: tuple[str, str] | None, extra: tuple[str, str] | None) -> None:
+        if extra is not None:
+            case.query = {extra[0]: extra[1]}
+        response = case.call_and_validate(session=session, checks=SCHEMA_CHECKS, auth=auth)
+        seen[response.status_code] += 1
+        assert response.status_code < 500
+
+    with session:
+        check()
+    assert seen[200] >= 5, seen
+    assert seen[400] >= 5, seen
+    assert seen[401] >= 5, seen
 
 
 # -- raw query strings ------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from reelsight.query.parse import FLAG_PARAMS, SessionQuery
 from reelsight.query.selection import selection
 from reelsight.sessions.document import SELECTED_DIMENSION_KEYS
 from reelsight.store.records import SessionRecord, encode_tags, to_record
-from reelsight.store.sqlite import SqliteStore, schema
+from reelsight.store.sqlite import SqliteStore, schema, terms
 from reelsight.store.sqlite import store as store_module
 from reelsight.store.sqlite.live_log import SqliteLiveLog
 from reelsight.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, SchemaDrift
@@ -38,6 +38,8 @@ RELEASED = (
     "0a1a4abfbfee8214210a0a0a8196320706ab6e2279aa1d3ad269f9da3638efa5",
     "d850c5e53ae696f9a210e3d4a909c23247ed588e37a3e9836fc049f2beb54f65",
     "ddacd5d9e7fd57cd483ec2626601b6fe0ba05067546b013d836bffa49cc3b016",
+    "e0ffe3b1e58cb86b34375efa9820ca891bf9fb3bd6e994d5b67b3571c7f681de",
+    "79e5cda80b2e3891710ffd593232088c40d8e6fd7537effa67e5cba2842a9dd0",
 )
 
 
@@ -86,6 +88,7 @@ def _file_at_version(path: str, version: int, record: SessionRecord) -> None:
         })  # fmt: skip
         _insert(conn, "session_docs", {
             "id": 7, "viewer_split": record.viewer_split, "viewer_id": record.viewer_id, "doc": record.doc,
+            "dict_id": None,
         })  # fmt: skip
         row: dict[str, object] = {
             "account_id": 1, "end_bucket": record.end_bucket, "sample_key": record.sample_key,
@@ -97,6 +100,9 @@ def _file_at_version(path: str, version: int, record: SessionRecord) -> None:
         row |= {name: int(flag) for name, flag in zip(FLAG_PARAMS, record.flags, strict=True)}
         row |= {d.column: value for d, value in zip(SCALAR_DIMENSIONS, record.dimensions, strict=True)}
         _insert(conn, "sessions", row)
+        if version >= 7:  # a session written at v7 came with its filter terms
+            posted = terms.postings(record.end_bucket, record.sample_key, terms.record_terms(record))
+            terms.Postings().add(conn, 1, posted)
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "session_tags" in tables:  # before v3 the tags lived in their own table
             assert "tags" not in _columns(conn, "sessions")
@@ -155,6 +161,7 @@ def test_a_file_at_every_earlier_version_opens_with_the_current_code(db_path: st
                 store.sample_sessions(account.id, selection(SessionQuery(WINDOW.start_ms, WINDOW.end_ms, tags=(tag,))))
                 == []
             )
+        assert store.tag_keys(account.id, 0, 100) == sorted(TAGS)  # v8 filled tag_keys from the stored tags
         with sqlite3.connect(db_path) as check:
             assert check.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
             assert check.execute("SELECT tags FROM sessions").fetchall() == [(encode_tags(record.custom_tags),)]

@@ -80,6 +80,41 @@ def test_purge_removes_only_sessions_older_than_the_cutoff(store: Store) -> None
 
 
 @pytest.mark.all_backends
+def test_tag_keys_are_one_accounts_keys_of_sessions_ended_since(store: Store) -> None:
+    a, b = add_account(store, "a").account, add_account(store, "b").account
+    store.write_sessions(
+        a.id,
+        [
+            to_record(make_doc(session_id="1", end_ms=NOW_MS - DAY, custom_tags={"b": "1", "a": ""})),
+            to_record(make_doc(session_id="2", end_ms=NOW_MS - 10 * DAY, custom_tags={"c": "x"})),
+            to_record(make_doc(session_id="3", end_ms=NOW_MS - 40 * DAY, custom_tags={"old": "x"})),
+            to_record(make_doc(session_id="4", end_ms=NOW_MS - 2 * DAY, custom_tags={})),
+        ],
+    )
+    store.write_sessions(b.id, [to_record(make_doc(end_ms=NOW_MS - DAY, custom_tags={"theirs": "1"}))])
+    assert store.tag_keys(a.id, NOW_MS - 31 * DAY, 100) == ["a", "b", "c"]
+    assert store.tag_keys(a.id, NOW_MS - 31 * DAY, 2) == ["a", "b"]
+    assert store.tag_keys(a.id, NOW_MS - 10 * DAY, 100) == ["a", "b", "c"]  # since is inclusive
+    assert store.tag_keys(a.id, NOW_MS - 10 * DAY + 1, 100) == ["a", "b"]
+    assert store.tag_keys(a.id, 0, 100) == ["a", "b", "c", "old"]
+    assert store.tag_keys(b.id, 0, 100) == ["theirs"]
+    assert store.tag_keys(add_account(store, "empty").account.id, 0, 100) == []
+    # a later session with a key moves it forward; the purge forgets keys only older sessions had
+    store.write_sessions(a.id, [to_record(make_doc(session_id="5", end_ms=NOW_MS - DAY, custom_tags={"c": "y"}))])
+    assert store.tag_keys(a.id, NOW_MS - 5 * DAY, 100) == ["a", "b", "c"]
+    store.purge_ended_before(NOW_MS - 31 * DAY)
+    assert store.tag_keys(a.id, 0, 100) == ["a", "b", "c"]
+    assert store.tag_keys(b.id, 0, 100) == ["theirs"]
+
+
+@pytest.mark.all_backends
+@pytest.mark.parametrize("bad", [None, 0, -1, "1", True])
+def test_tag_keys_not_scoped_to_one_account_are_refused(store: Store, bad: object) -> None:
+    with pytest.raises(UnscopedRead):
+        store.tag_keys(bad, 0, 10)  # type: ignore[arg-type]
+
+
+@pytest.mark.all_backends
 def test_accounts_and_keys(store: Store) -> None:
     creds = add_account(store, "acme", viewer_module=True)
     with pytest.raises(AlreadyExists):
@@ -281,13 +316,15 @@ def test_the_cluster_ddl_parses_and_replicates_every_table(shared_chdb_store: Cl
     tables = [s for s in statements if s.startswith("CREATE TABLE")]
     assert all("ON CLUSTER reelsight" in s for s in statements[:-1])
     replicated = [s for s in tables if "ReplicatedReplacingMergeTree" in s]
-    assert len(replicated) == len(tables) - 1 == 4  # accounts, api_keys, sessions_local, schema_migrations
+    assert len(replicated) == len(tables) - 1 == 5  # accounts, api_keys, sessions_local, schema_migrations, tag_keys
+    (tag_keys,) = [s for s in tables if "qoe.tag_keys " in s]
+    assert "/clickhouse/tables/all/{database}/tag_keys" in tag_keys  # small: a full copy on every node
     (distributed,) = [s for s in tables if "Distributed(" in s]
     assert "Distributed(reelsight, qoe, sessions_local, sipHash64(account_id, conviva_session_id))" in distributed
     (local,) = [s for s in tables if s.startswith("CREATE TABLE IF NOT EXISTS qoe.sessions_local")]
     assert "/clickhouse/tables/{shard}/{database}/sessions" in local
     assert "ORDER BY (account_id, sample_key, conviva_session_id)" in local
-    assert statements[-1] == "INSERT INTO qoe.schema_migrations (version, applied_ms) VALUES (1, 0)"
+    assert statements[-1] == "INSERT INTO qoe.schema_migrations (version, applied_ms) VALUES (1, 0), (2, 0)"
 
 
 def test_a_cluster_node_refuses_a_database_the_ddl_did_not_create(chdb_dir: str) -> None:

@@ -26,7 +26,10 @@ def settings_table() -> str:
 
 def dimensions_table() -> str:
     rows = ["| parameter | matches |", "|---|---|"]
-    rows += [f"| `{d.param}` | `{d.field}` |" if not d.multi else f"| `{d.param}` | {d.field} |" for d in DIMENSIONS]
+    rows += [
+        f"| `{d.param}` | any element of `{d.field}` |" if d.multi else f"| `{d.param}` | `{d.field}` |"
+        for d in DIMENSIONS
+    ]
     return "\n".join(rows)
 
 

@@ -44,6 +44,14 @@ SETTINGS: tuple[Setting, ...] = (
         " logged).",
     ),
     Setting("host", str, "127.0.0.1", "Address `reelsight serve` and `reelsight demo` listen on."),
+    Setting(
+        "public_url",
+        str,
+        "",
+        "Scheme, host and any path prefix clients reach the API at (e.g. https://qoe.example.com behind a"
+        " TLS proxy); the links of GET /insights/3.0/sessions start with it. '' means the scheme and Host"
+        " header of each request.",
+    ),
     Setting("port", int, 8080, "TCP port `reelsight serve` and `reelsight demo` listen on."),
     Setting(
         "sqlite_synchronous",
@@ -130,6 +138,7 @@ class Settings:
     store_password: str = dataclasses.field(default="", repr=False)
     sqlite_synchronous: str = "full"
     host: str = "127.0.0.1"
+    public_url: str = ""
     port: int = 8080
     retention_days: int = 31
     purge_interval_s: int = 3600

@@ -22,6 +22,15 @@ class Dimension:
     multi: bool = False  # matches any element of a list field
 
     @property
+    def matches(self) -> str:
+        """What a value is compared with, in words (the docs' table, OpenAPI, the dimensions list)."""
+        return f"any element of {self.field}" if self.multi else self.field
+
+    @property
+    def description(self) -> str:
+        return f"Exact, case-sensitive match on {self.matches}."
+
+    @property
     def column(self) -> str:
         """The store's column for this dimension (a fixed identifier, never user input)."""
         return "d_" + self.param
@@ -55,7 +64,7 @@ _EXPLICIT: tuple[Dimension, ...] = (
     Dimension("geo_dma", "geo_info.dma", lambda d: d.geo_info.dma),
     Dimension("asn", "network_info.asn.value", lambda d: d.network_info.asn.value),
     Dimension("isp", "network_info.isp", lambda d: d.network_info.isp),
-    Dimension("cdn", "any element of network_info.cdn", lambda d: "", multi=True),
+    Dimension("cdn", "network_info.cdn", lambda d: "", multi=True),
     Dimension("cdn_edge_server", "network_info.last_cdn_edge_server", lambda d: d.network_info.last_cdn_edge_server),
     Dimension("cdn_edge_group", "network_info.last_cdn_group_id", lambda d: d.network_info.last_cdn_group_id),
 )

@@ -77,6 +77,13 @@ class SessionStore(Protocol):
 
     def write_sessions(self, account_id: int, records: Iterable[SessionRecord]) -> int: ...
     def sample_sessions(self, account_id: int, query: Selection) -> list[StoredSession]: ...
+    def tag_keys(self, account_id: int, since_ms: int, limit: int) -> list[str]:
+        """The custom tag keys of the account's sessions that ended at or after ``since_ms``: the
+        ``limit`` alphabetically first, sorted. A key stays listed while such a session had it, even if
+        that session was later rewritten without it. Cheap: read from a small per-account key table
+        kept up at write time, never from the sessions."""
+        ...
+
     def purge_ended_before(self, cutoff_ms: int) -> int: ...
 
 

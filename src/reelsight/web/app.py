@@ -29,10 +29,10 @@ from reelsight.sessions.live_log import LiveLog
 from reelsight.settings import Settings
 from reelsight.store.base import Store
 from reelsight.store.sqlite.outbox import DRAIN_BATCH, Outbox
-from reelsight.web import cmcd_route, ingest_route, sessions_route
-from reelsight.web.auth import Authenticator
+from reelsight.web import cmcd_route, discovery_route, ingest_route, sessions_route
 from reelsight.web.cmcd_route import CmcdCollector
 from reelsight.web.conviva_route import ConvivaGateway, gateway_path
+from reelsight.web.discovery_route import DiscoveryEndpoints
 from reelsight.web.errors import (
     error_response,
     handle_api_error,
@@ -45,6 +45,7 @@ from reelsight.web.ingest_common import preflight
 from reelsight.web.ingest_route import IngestEndpoint
 from reelsight.web.metrics_route import metrics_endpoint
 from reelsight.web.openapi import build_openapi
+from reelsight.web.read_guard import ReadGuard
 from reelsight.web.sessions_route import SessionsEndpoint
 
 log = logging.getLogger("reelsight.web")
@@ -129,7 +130,15 @@ def create_app(
     """``outbox``: where the live log puts ended sessions when ``store`` is not its own file (drained
     while serving, and once more at shutdown)."""
     openapi_body = msgspec.json.encode(build_openapi())
-    sessions = SessionsEndpoint(settings, store, clock, Authenticator(store, clock, settings.auth_cache_s))
+    guard = ReadGuard(settings, store, clock)  # one budget for every read endpoint
+    sessions = SessionsEndpoint(settings, store, clock, guard)
+    catalogue = DiscoveryEndpoints(settings, store, clock, guard)
+    read_routes = [
+        Route(sessions_route.PATH, sessions.handle, methods=["GET"]),
+        Route(discovery_route.PATH, catalogue.discovery, methods=["GET"]),
+        Route(discovery_route.DIMENSIONS_PATH, catalogue.dimensions, methods=["GET"]),
+    ]
+    catalogue.served = frozenset(r.path for r in read_routes)  # discovery links only what is routed
     registry = LiveRegistry(
         live_log,
         _enrich_with(enricher),
@@ -173,7 +182,7 @@ def create_app(
 
     return Starlette(
         routes=[
-            Route(sessions_route.PATH, sessions.handle, methods=["GET"]),
+            *read_routes,
             Route(ingest_route.PATH, ingest.handle, methods=["POST"]),
             Route(gateway_path(settings), gateway.handle, methods=["POST"]),
             Route(gateway_path(settings), preflight, methods=["OPTIONS"]),

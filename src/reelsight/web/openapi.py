@@ -7,9 +7,11 @@ from typing import Any
 import msgspec
 
 from reelsight.errors import API_ERRORS
+from reelsight.query.catalogue import FILTERS_BY_NAME
 from reelsight.query.dimensions import DIMENSIONS
-from reelsight.query.parse import DEFAULT_LIMIT, FLAG_PARAMS, MAX_LIMIT
+from reelsight.query.parse import DEFAULT_LIMIT, FLAG_PARAMS, ID_PARAMS, MAX_LIMIT
 from reelsight.sessions.document import SessionDocument
+from reelsight.web import discovery_route
 from reelsight.web.sessions_route import PATH
 
 _TIME = {
@@ -63,16 +65,16 @@ def _parameters() -> list[dict[str, Any]]:
                 "name": flag,
                 "in": "query",
                 "required": False,
-                "description": f"Only sessions whose status_info.{flag} is this value (true/false, any case).",
+                "description": FILTERS_BY_NAME[flag].description,
                 "schema": {"type": "array", "items": {"type": "string", "enum": ["true", "false"]}},
                 "style": "form",
                 "explode": True,
             }
         )
-    params.append(_repeatable("session_id", "Exact match on session_id."))
-    params.append(_repeatable("client_id", "Exact match on client_id (the player device id)."))
+    for name in ID_PARAMS:
+        params.append(_repeatable(name, FILTERS_BY_NAME[name].description))
     for dim in DIMENSIONS:
-        params.append(_repeatable(dim.param, f"Exact, case-sensitive match on {dim.field}."))
+        params.append(_repeatable(dim.param, FILTERS_BY_NAME[dim.param].description))
     return params
 
 
@@ -89,9 +91,78 @@ def _error_schema() -> dict[str, Any]:
     }
 
 
+def _error_responses(error: dict[str, Any], *codes: tuple[str, str]) -> dict[str, Any]:
+    """The 401 and the envelope's answers every read endpoint shares, then ``codes`` (status, description)."""
+    responses: dict[str, Any] = {
+        "401": {
+            "description": "Missing, malformed, unknown, wrong or disabled credentials.",
+            "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Unauthorized"}}},
+        },
+    }
+    for status, description in (
+        *codes,
+        ("408", "request_timeout: the request head or body arrived too slowly; the connection is closed."),
+        ("414", "uri_too_long: the request target is longer than http_max_request_line_bytes."),
+        ("429", "rate_limited: see Retry-After. The limits are shared by every read endpoint."),
+        ("431", "request_header_too_large: a header, or all of them, over their limit."),
+        ("503", "unavailable: the read took too long, or the store is unavailable."),
+    ):
+        responses[status] = {"description": description, "content": error}
+    return dict(sorted(responses.items()))
+
+
+_NO_PARAMETERS_400 = (
+    "400",
+    "unknown_parameter: this endpoint takes no parameters (invalid_parameter: a query string over its limits;"
+    " invalid_request: not HTTP).",
+)
+
+
+def _catalogue_paths(error: dict[str, Any], discovery: Any, dimensions: Any) -> dict[str, Any]:
+    def ok(description: str, schema: Any) -> dict[str, Any]:
+        return {"200": {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+    return {
+        discovery_route.PATH: {
+            "get": {
+                "operationId": "getSessionsResources",
+                "summary": "The session endpoints this account may use",
+                "description": (
+                    "Only the entries the account is entitled to (the viewer endpoint with the viewer module). "
+                    "Each path is an absolute URL of this server: the public_url setting, or the scheme and "
+                    "Host of the request."
+                ),
+                "parameters": [],
+                "responses": {
+                    **ok("The account's session resources and references.", discovery),
+                    **_error_responses(error, _NO_PARAMETERS_400),
+                },
+            }
+        },
+        discovery_route.DIMENSIONS_PATH: {
+            "get": {
+                "operationId": "getSessionsDimensions",
+                "summary": "The filters of the session endpoints this account may use",
+                "description": (
+                    "Every dimension, flag and id filter, then tag_<key> for each custom tag key of the account's "
+                    f"sessions within the retention window (the first {discovery_route.MAX_TAG_KEYS} in "
+                    "alphabetical order; custom_tags_truncated says whether there were more)."
+                ),
+                "parameters": [],
+                "responses": {
+                    **ok("The account's filters.", dimensions),
+                    **_error_responses(error, _NO_PARAMETERS_400),
+                },
+            }
+        },
+    }
+
+
 def build_openapi() -> dict[str, Any]:
-    (schema,), components = msgspec.json.schema_components(
-        [SessionDocument], ref_template="#/components/schemas/{name}"
+    (schema, discovery, dimensions), components = msgspec.json.schema_components(
+        [SessionDocument, discovery_route.Discovery, discovery_route.DimensionsReference],
+        ref_template="#/components/schemas/{name}",
     )
     components["NetworkInfo"]["required"] = sorted({*components["NetworkInfo"]["required"], "ip", "ipv6"})
     components["Error"] = _error_schema()
@@ -116,31 +187,22 @@ def build_openapi() -> dict[str, Any]:
                 }
             },
         },
-        "401": {
-            "description": "Missing, malformed, unknown, wrong or disabled credentials.",
-            "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Unauthorized"}}},
-        },
+        **_error_responses(
+            error,
+            ("400", "invalid_parameter, unknown_parameter or conflicting_parameters (or invalid_request: not HTTP)."),
+            ("422", "time_range_out_of_bounds: the range breaks one of its rules."),
+        ),
     }
-    for status, description in (
-        ("400", "invalid_parameter, unknown_parameter or conflicting_parameters (or invalid_request: not HTTP)."),
-        ("408", "request_timeout: the request head or body arrived too slowly; the connection is closed."),
-        ("414", "uri_too_long: the request target is longer than http_max_request_line_bytes."),
-        ("422", "time_range_out_of_bounds: the range breaks one of its rules."),
-        ("429", "rate_limited: see Retry-After."),
-        ("431", "request_header_too_large: a header, or all of them, over their limit."),
-        ("503", "unavailable: the query took too long, or the store is unavailable."),
-    ):
-        responses[status] = {"description": description, "content": error}
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Reelsight sessions API",
             "version": "3.0",
             "description": (
-                "Sampled ended video sessions, wire-compatible with GET /insights/3.0/sessions/content. "
-                "Besides the parameters listed, tag_{name} filters on custom tag {name} (exact match; a "
-                'session without the tag has the value ""). Any other parameter is a 400 unknown_parameter.'
+                "Sampled ended video sessions, wire-compatible with GET /insights/3.0/sessions/content, and the "
+                "discovery and dimensions references of the Sessions V3 family. On the content endpoint, besides "
+                "the parameters listed, tag_{name} filters on custom tag {name} (exact match; a session without "
+                'the tag has the value ""). Any other parameter is a 400 unknown_parameter.'
             ),
         },
         "components": {
@@ -156,6 +218,7 @@ def build_openapi() -> dict[str, Any]:
                     "parameters": _parameters(),
                     "responses": responses,
                 }
-            }
+            },
+            **_catalogue_paths(error, discovery, dimensions),
         },
     }

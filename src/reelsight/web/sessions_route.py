@@ -1,23 +1,20 @@
-"""``GET /insights/3.0/sessions/content``: limits, authentication, query parsing, the sample, JSON."""
+"""``GET /insights/3.0/sessions/content``: the read guard, query parsing, the sample, JSON."""
 
 from __future__ import annotations
 
 import urllib.parse
 
-import anyio
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
 from reelsight.clock import Clock
-from reelsight.errors import InvalidParameter, ReadTimeout, Unavailable
+from reelsight.errors import InvalidParameter
 from reelsight.query.parse import parse_query
 from reelsight.query.selection import selection
 from reelsight.settings import Settings
 from reelsight.store.base import SessionStore, StoredSession
 from reelsight.store.records import with_viewer_id
-from reelsight.web.auth import Authenticator
-from reelsight.web.ratelimit import InFlightLimiter, IpRateLimiter
+from reelsight.web.read_guard import ReadGuard
 
 PATH = "/insights/3.0/sessions/content"
 
@@ -59,26 +56,16 @@ class SessionsEndpoint:
         settings: Settings,
         store: SessionStore,
         clock: Clock,
-        authenticator: Authenticator,
+        guard: ReadGuard,
     ) -> None:
         self._settings = settings
         self._store = store
         self._clock = clock
-        self._auth = authenticator
-        self._ip_limiter = IpRateLimiter(settings.rate_limit_ip_requests, settings.rate_limit_ip_window_s, clock)
-        self._in_flight = InFlightLimiter(settings.rate_limit_account_in_flight)
-        self._readers = anyio.CapacityLimiter(max(1, settings.reader_threads))
+        self._guard = guard
 
     async def handle(self, request: Request) -> Response:
-        self._ip_limiter.hit(request.client.host if request.client else "")
-        account = await self._auth.authenticate(request.headers.get("authorization"))
-        with self._in_flight.enter(account.id):
+        async with self._guard.enter(request) as account:
             query = parse_query(query_items(request.scope["query_string"], self._settings), self._clock.now_ms())
-            try:
-                sessions = await anyio.to_thread.run_sync(
-                    self._store.sample_sessions, account.id, selection(query), limiter=self._readers
-                )
-            except ReadTimeout:
-                raise Unavailable("the query took too long; narrow the time range or add filters") from None
+            sessions = await self._guard.read(self._store.sample_sessions, account.id, selection(query))
         body = render_sessions(sessions, viewer_module=account.viewer_module)
         return Response(body, media_type="application/json")

@@ -120,8 +120,22 @@ TTL toDateTime(intDiv(end_ms, 1000)) + INTERVAL 31 DAY""",
     ]
 
 
+def _v2() -> list[str]:
+    """Custom tag keys per account and UTC day of the sessions' end, for the dimensions list: written
+    beside each chunk of sessions; the newest ``last_end_ms`` of a key and day wins in merges, and
+    reads take ``max`` so unmerged rows answer the same."""
+    return [
+        """CREATE TABLE IF NOT EXISTS tag_keys (
+  account_id UInt64,
+  day Int32,
+  key String,
+  last_end_ms Int64
+) ENGINE = ReplacingMergeTree(last_end_ms) ORDER BY (account_id, day, key)""",
+    ]
+
+
 # Append only: a released migration is never edited, reordered or removed.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(_v1()),)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(_v1()), tuple(_v2()))
 SCHEMA_VERSION = len(MIGRATIONS)
 
 SESSION_COLUMNS: tuple[str, ...] = (

@@ -33,6 +33,7 @@ _TIMEOUT_CODE = 159  # TIMEOUT_EXCEEDED
 _ACCOUNT_COLS = "id, name, viewer_module, business_error_patterns, ingest_key, created_ms, ip_privacy"
 _KEY_COLS = "key_id, account_id, secret_hash, disabled, created_ms"
 _FLAG_FIELDS = frozenset(FLAG_PARAMS)
+DAY_MS = 86_400_000
 
 
 def _version() -> int:
@@ -174,7 +175,7 @@ class ClickHouseStore:
 
     def truncate(self) -> None:
         """Remove every account, key and session (tests, and scratch databases)."""
-        for table in ("accounts", "api_keys", "sessions"):
+        for table in ("accounts", "api_keys", "sessions", "tag_keys"):
             self._command(f"TRUNCATE TABLE {table}")
 
     # -- accounts and credentials --------------------------------------------------------------
@@ -297,8 +298,35 @@ class ClickHouseStore:
             self._insert(
                 "sessions", [self._row(account_id, r, version + i) for i, r in enumerate(chunk)], SESSION_COLUMNS
             )
+            self._note_tag_keys(account_id, chunk)
             written += len(chunk)
         return written
+
+    def _note_tag_keys(self, account_id: int, chunk: Sequence[SessionRecord]) -> None:
+        """One small row per key and day of the chunk, after its sessions (a failure between the two
+        is a ``StorageFailure`` the writer retries: the rewrite of the sessions is a no-op)."""
+        latest: dict[tuple[int, str], int] = {}
+        for r in chunk:
+            for key, _value in r.custom_tags:
+                day_key = (r.end_ms // DAY_MS, key)
+                latest[day_key] = max(latest.get(day_key, r.end_ms), r.end_ms)
+        if latest:
+            rows: list[list[object]] = [[account_id, day, key, end] for (day, key), end in latest.items()]
+            self._insert("tag_keys", rows, ("account_id", "day", "key", "last_end_ms"))
+
+    def tag_keys(self, account_id: int, since_ms: int, limit: int) -> list[str]:
+        """From ``tag_keys`` (one row per key and day), not from the sessions."""
+        rows = self._query(
+            "SELECT key FROM tag_keys WHERE account_id = {account:UInt64} AND day >= {day:Int32}"
+            " GROUP BY key HAVING max(last_end_ms) >= {since:Int64} ORDER BY key LIMIT {limit:UInt32}",
+            {
+                "account": require_account_scope(account_id),
+                "day": since_ms // DAY_MS,
+                "since": since_ms,
+                "limit": limit,
+            },
+        )
+        return [row[0] for row in rows]
 
     def sample_sessions(self, account_id: int, query: Selection) -> list[StoredSession]:
         """The ``limit`` matching sessions with the smallest sample keys, newest end first."""
@@ -337,4 +365,5 @@ class ClickHouseStore:
         ((count,),) = self._query("SELECT count() FROM sessions FINAL WHERE end_ms < {c:Int64}", {"c": cutoff_ms})
         if count:
             self._command("DELETE FROM sessions WHERE end_ms < {c:Int64}", {"c": cutoff_ms})
+        self._command("DELETE FROM tag_keys WHERE last_end_ms < {c:Int64}", {"c": cutoff_ms})
         return int(count)

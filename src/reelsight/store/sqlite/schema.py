@@ -192,6 +192,54 @@ def _v6() -> list[str]:
     ]
 
 
+def _v7() -> list[str]:
+    """Filter terms (``terms.py``): postings of the uncommon values of a few dimensions and of every
+    custom tag, per account and day, so a selective filter reads its few sessions instead of the
+    window. A file with sessions is backfilled when the store opens (``filter_terms_backfill``)."""
+    return [
+        """CREATE TABLE filter_terms (
+  account_id INTEGER NOT NULL,
+  day INTEGER NOT NULL,
+  term INTEGER NOT NULL,
+  end_bucket INTEGER NOT NULL,
+  sample_key INTEGER NOT NULL,
+  PRIMARY KEY (account_id, day, term, end_bucket, sample_key)
+) WITHOUT ROWID""",
+        """CREATE TABLE filter_term_overflow (
+  account_id INTEGER NOT NULL,
+  day INTEGER NOT NULL,
+  term INTEGER NOT NULL,
+  PRIMARY KEY (account_id, day, term)
+) WITHOUT ROWID""",
+        "CREATE TABLE filter_terms_backfill (pending INTEGER NOT NULL)",
+        "INSERT INTO filter_terms_backfill SELECT 1 WHERE EXISTS (SELECT 1 FROM sessions)",
+    ]
+
+
+def _v8() -> list[str]:
+    """Custom tag keys per account and UTC day of the sessions' end (``tag_keys.py``), for the
+    dimensions list; filled here from the inline tags of the sessions already stored."""
+    return [
+        """CREATE TABLE tag_keys (
+  account_id INTEGER NOT NULL,
+  day INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  last_end_ms INTEGER NOT NULL,
+  PRIMARY KEY (account_id, day, key)
+) WITHOUT ROWID""",
+        # tags is char(31) || key char(30) value char(31) ... (records.encode_tags): peel one tag per step
+        """WITH RECURSIVE split(account_id, end_ms, rest, key) AS (
+  SELECT account_id, end_ms, substr(tags, 2), NULL FROM sessions WHERE tags != ''
+  UNION ALL
+  SELECT account_id, end_ms, substr(rest, instr(rest, char(31)) + 1), substr(rest, 1, instr(rest, char(30)) - 1)
+  FROM split WHERE rest != ''
+)
+INSERT INTO tag_keys (account_id, day, key, last_end_ms)
+SELECT account_id, end_ms / 86400000, key, max(end_ms) FROM split WHERE key IS NOT NULL
+GROUP BY account_id, end_ms / 86400000, key""",
+    ]
+
+
 # Append only: a released migration is never edited, reordered or removed.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     tuple(_v1()),
@@ -200,6 +248,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     tuple(_v4()),
     tuple(_v5()),
     tuple(_v6()),
+    tuple(_v7()),
+    tuple(_v8()),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -10,6 +10,7 @@ each commit the store checks that its path still names the file it has open; onc
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import queue
@@ -27,6 +28,8 @@ from reelsight.query.parse import FLAG_PARAMS
 from reelsight.query.selection import Selection
 from reelsight.store.base import IP_PRIVACY_MODES, Account, ApiKey, StoredSession, require_account_scope
 from reelsight.store.records import BUCKET_MS, SessionRecord, encode_tags
+from reelsight.store.sqlite import tag_keys as tag_key_table
+from reelsight.store.sqlite import terms
 from reelsight.store.sqlite.connection import open_connection, transaction
 from reelsight.store.sqlite.documents import DocumentReader, DocumentWriter
 from reelsight.store.sqlite.owner import FileIdentity, StoreOwnership
@@ -85,6 +88,12 @@ class SqliteStore:
             self._identity = FileIdentity(path)
             migrate(self._writer)
             self._documents = DocumentWriter(self._writer)
+            # The filter terms of the sessions the current write transaction inserts (``terms.py``),
+            # added in one go before it commits.
+            self._postings: collections.defaultdict[int, list[terms.Posting]] = collections.defaultdict(list)
+            self._posting_writer = terms.Postings()
+            if terms.backfill_pending(self._writer):
+                self._backfill_terms()
         except BaseException:
             if self.ownership is not None:
                 self.ownership.release()
@@ -142,8 +151,17 @@ class SqliteStore:
         if self._lost is not None:
             raise StoreFileLost(self._lost)
         with self._write_lock:
-            with self._transaction() as conn:
-                yield conn
+            self._postings.clear()
+            try:
+                with self._transaction() as conn:
+                    yield conn
+                    for account_id, new in self._postings.items():  # in the same transaction
+                        self._posting_writer.add(conn, account_id, new)
+            except BaseException:
+                self._posting_writer.forget()  # it counted postings the file does not hold
+                raise
+            finally:
+                self._postings.clear()
             self.check()
             if self._documents.wants_dictionary:
                 self._train_after_commit()
@@ -158,6 +176,13 @@ class SqliteStore:
             if exc.sqlite_errorcode & 0xFF not in _STORAGE_CODES:
                 raise  # a bug (bad SQL), not the storage
             raise StorageFailure(f"the store could not write to {self.path}: {exc}") from exc
+
+    def _backfill_terms(self) -> None:
+        """Filter terms for the sessions of a file from before migration 7 (``terms.py``), once."""
+        started = time.perf_counter()
+        with self._write_lock, self._transaction() as conn:
+            done = terms.backfill(conn, self._posting_writer)
+        log.info("filter terms backfilled for %d stored sessions in %.1f s", done, time.perf_counter() - started)
 
     def _train_after_commit(self) -> None:
         """The file's first dictionary, once enough documents are stored without one (~0.1 s, once). The
@@ -306,6 +331,8 @@ class SqliteStore:
                 (account_id, r.conviva_session_id),
             )
             conn.execute("DELETE FROM session_docs WHERE id = ?", (old[0],))
+        self._postings[account_id] += terms.postings(r.end_bucket, r.sample_key, terms.record_terms(r))
+        tag_key_table.note(conn, account_id, r)
         dict_id, stored = self._documents.encode(r.doc)
         doc_id = conn.execute(
             "INSERT INTO session_docs (viewer_split, viewer_id, doc, dict_id) VALUES (?, ?, ?, ?)",
@@ -357,6 +384,12 @@ class SqliteStore:
             reader.conn.execute("BEGIN")  # one snapshot for the bucket cursors and the document fetch
             return sample(reader.conn, account_id, query, reader.documents)
 
+    def tag_keys(self, account_id: int, since_ms: int, limit: int) -> list[str]:
+        """From the small ``tag_keys`` table (``tag_keys.py``): about ``days x keys`` rows of one account."""
+        account_id = require_account_scope(account_id)
+        with self.reading() as conn:
+            return tag_key_table.since(conn, account_id, since_ms, limit)
+
     def purge_ended_before(self, cutoff_ms: int) -> int:
         """Delete sessions whose end is before ``cutoff_ms`` (they can no longer be queried).
 
@@ -374,9 +407,12 @@ class SqliteStore:
                     params,
                 )
                 deleted += conn.execute(f"DELETE FROM sessions WHERE {doomed}", params).rowcount  # noqa: S608
+                tag_key_table.purge_before(conn, account_id, cutoff_ms)
+                terms.purge_days_before(conn, account_id, cutoff_ms // BUCKET_MS)
                 account_id = conn.execute(
                     "SELECT min(account_id) FROM sessions WHERE account_id > ?", (account_id,)
                 ).fetchone()[0]
+            self._posting_writer.forget()  # its days are gone (and forgetting is always safe)
         return deleted
 
     # -- document compression ------------------------------------------------------------------
