@@ -52,9 +52,13 @@ class Credentials:
         return (self.key_id, self.secret)
 
 
-def add_account(store: Store, name: str, *, viewer_module: bool = False) -> Credentials:
+def add_account(store: Store, name: str, *, viewer_module: bool = False, ad_insights: bool = False) -> Credentials:
     account = store.create_account(
-        name, viewer_module=viewer_module, business_error_patterns=(), ingest_key=credentials.new_ingest_key()
+        name,
+        viewer_module=viewer_module,
+        business_error_patterns=(),
+        ingest_key=credentials.new_ingest_key(),
+        ad_insights=ad_insights,
     )
     key_id, secret = credentials.new_key_id(), credentials.new_secret()
     store.add_api_key(account.id, key_id, credentials.hash_secret(secret))

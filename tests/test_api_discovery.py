@@ -20,7 +20,9 @@ from reelsight.store.base import Account, Store, StoredSession
 from reelsight.store.records import to_record
 from reelsight.store.sqlite import SqliteStore
 from reelsight.web import discovery_route
-from reelsight.web.discovery_route import DIMENSIONS_PATH, VIEWER_PATH, discovery
+from reelsight.web.discovery_route import DIMENSIONS_PATH, discovery
+from reelsight.web.sessions_route import AD_PATH
+from reelsight.web.viewer_route import PATH as VIEWER_PATH
 from tests.conftest import NOW_MS, PATH, Credentials, LiveServer, add_account
 from tests.factories import make_doc
 
@@ -50,49 +52,61 @@ def _write(store: Store, creds: Credentials, session_id: str, end_ms: int, tags:
 # -- discovery --------------------------------------------------------------------------------
 
 
+PERMISSIONS = [(False, False), (True, False), (False, True), (True, True)]  # (viewer_module, ad_insights)
+
+
 @pytest.mark.all_backends
-@pytest.mark.parametrize("viewer_module", [False, True])
+@pytest.mark.parametrize(("viewer_module", "ad_insights"), PERMISSIONS)
 def test_discovery_lists_the_entitled_endpoints_of_this_server(
-    client: httpx.Client, server: LiveServer, store: Store, viewer_module: bool
+    client: httpx.Client, server: LiveServer, store: Store, viewer_module: bool, ad_insights: bool
 ) -> None:
-    creds = add_account(store, "media", viewer_module=viewer_module)
+    creds = add_account(store, "media", viewer_module=viewer_module, ad_insights=ad_insights)
     r = client.get(DISCOVERY, auth=creds.auth)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/json"
     resources = [_entry("publisher content sessions", server.url + PATH)]
-    if viewer_module and VIEWER_PATH in _served(server):  # listed once the viewer endpoint is routed
+    if ad_insights:
+        resources.append(_entry("publisher ad sessions", server.url + AD_PATH))
+    if viewer_module:
         resources.append(_entry("viewer content sessions (viewer module)", server.url + VIEWER_PATH))
     assert r.json() == {"resources": resources, "references": [_entry("dimensions", server.url + DIMENSIONS_PATH)]}
 
 
 @pytest.mark.all_backends
-@pytest.mark.parametrize("viewer_module", [False, True])
-def test_every_link_of_discovery_answers_for_the_account(
-    client: httpx.Client, store: Store, viewer_module: bool
+@pytest.mark.parametrize(("viewer_module", "ad_insights"), PERMISSIONS)
+def test_every_link_of_discovery_answers_for_the_account_and_no_other_does(
+    client: httpx.Client, store: Store, viewer_module: bool, ad_insights: bool
 ) -> None:
-    """A client that starts from discovery reaches everything it lists (no 404, no 403)."""
-    creds = add_account(store, "media", viewer_module=viewer_module)
+    """A client that starts from discovery reaches everything it lists (no 404, no 403); the session
+    endpoints it does not list answer 403 forbidden."""
+    creds = add_account(store, "media", viewer_module=viewer_module, ad_insights=ad_insights)
     body = client.get(DISCOVERY, auth=creds.auth).json()
     links = [e["path"] for group in ("resources", "references") for r in body[group] for e in r["endpoints"]]
-    assert len(links) >= 2
+    assert len(links) == 2 + viewer_module + ad_insights
     for link in links:
-        assert client.get(link, auth=creds.auth).status_code == 200, link
+        params = {"viewer_id": "anyone"} if link.endswith(VIEWER_PATH) else {}
+        assert client.get(link, params=params, auth=creds.auth).status_code == 200, link
+    for path, granted in ((AD_PATH, ad_insights), (VIEWER_PATH, viewer_module)):
+        if not granted:
+            r = client.get(path, params={"viewer_id": "anyone"} if path == VIEWER_PATH else {}, auth=creds.auth)
+            assert r.status_code == 403, path
+            assert r.json()["code"] == "forbidden"
 
 
-def _account(viewer_module: bool) -> Account:
-    return Account(1, "a", viewer_module, (), "ik", 0)
+def _account(viewer_module: bool, ad_insights: bool = False) -> Account:
+    return Account(1, "a", viewer_module, (), "ik", 0, ad_insights=ad_insights)
 
 
-def test_the_viewer_endpoint_is_listed_only_under_the_viewer_module_and_only_when_served() -> None:
-    served = {PATH, DIMENSIONS_PATH, VIEWER_PATH}
-    names = [r.resource_name for r in discovery(_account(True), "https://h", served).resources]
-    assert names == ["publisher content sessions", "viewer content sessions (viewer module)"]
+def test_an_endpoint_is_listed_only_when_entitled_and_only_when_served() -> None:
+    served = {PATH, AD_PATH, DIMENSIONS_PATH, VIEWER_PATH}
+    names = [r.resource_name for r in discovery(_account(True, True), "https://h", served).resources]
+    assert names == ["publisher content sessions", "publisher ad sessions", "viewer content sessions (viewer module)"]
     assert [r.resource_name for r in discovery(_account(False), "https://h", served).resources] == [
         "publisher content sessions"
     ]
-    assert [r.resource_name for r in discovery(_account(True), "https://h", served - {VIEWER_PATH}).resources] == [
-        "publisher content sessions"
-    ]
+    assert [
+        r.resource_name for r in discovery(_account(True, True), "https://h", served - {VIEWER_PATH, AD_PATH}).resources
+    ] == ["publisher content sessions"]
 
 
 @pytest.mark.all_backends
@@ -206,7 +220,7 @@ def test_parameters_are_refused(client: httpx.Client, acme: Credentials, path: s
 
 
 @pytest.mark.all_backends
-@pytest.mark.parametrize("path", [DISCOVERY, DIMENSIONS_PATH])
+@pytest.mark.parametrize("path", [DISCOVERY, DIMENSIONS_PATH, AD_PATH, VIEWER_PATH])
 def test_bad_credentials_are_the_same_401(client: httpx.Client, acme: Credentials, path: str) -> None:
     for auth in (None, ("rk_unknown", "x"), (acme.key_id, acme.secret + "x")):
         r = client.get(path, auth=auth)
@@ -218,14 +232,16 @@ def test_bad_credentials_are_the_same_401(client: httpx.Client, acme: Credential
 @pytest.mark.all_backends
 def test_one_ip_budget_for_every_read_endpoint(settings: Settings, store: Store, clock: FakeClock) -> None:
     """Requests to any read endpoint, refused credentials included, draw on the same per-IP budget."""
-    creds = add_account(store, "busy")
-    limited = settings.replace(rate_limit_ip_requests=4, rate_limit_ip_window_s=300)
+    creds = add_account(store, "busy", viewer_module=True, ad_insights=True)
+    limited = settings.replace(rate_limit_ip_requests=6, rate_limit_ip_window_s=300)
     with LiveServer(limited, store, clock) as live, httpx.Client(base_url=live.url) as c:
         assert c.get(DISCOVERY, auth=creds.auth).status_code == 200
         assert c.get(DIMENSIONS_PATH, auth=("rk_unknown", "x")).status_code == 401
         assert c.get(DIMENSIONS_PATH, auth=creds.auth).status_code == 200
         assert c.get(PATH, auth=creds.auth).status_code == 200
-        for path in (PATH, DISCOVERY, DIMENSIONS_PATH):
+        assert c.get(AD_PATH, auth=creds.auth).status_code == 200
+        assert c.get(VIEWER_PATH, params={"viewer_id": "v"}, auth=creds.auth).status_code == 200
+        for path in (PATH, DISCOVERY, DIMENSIONS_PATH, AD_PATH, VIEWER_PATH):
             r = c.get(path, auth=creds.auth)
             assert r.status_code == 429, path
             assert r.json()["code"] == "rate_limited"
@@ -258,15 +274,15 @@ def gated_store(db_path: str) -> Iterator[_GatedStore]:
 def test_one_in_flight_budget_per_account_for_every_read_endpoint(
     settings: Settings, gated_store: _GatedStore, clock: FakeClock
 ) -> None:
-    creds = add_account(gated_store, "parallel")
+    creds = add_account(gated_store, "parallel", viewer_module=True, ad_insights=True)
     limited = settings.replace(rate_limit_account_in_flight=1)
     with LiveServer(limited, gated_store, clock) as live, httpx.Client(base_url=live.url, timeout=20) as c:
         first: dict[str, int] = {}
         t = threading.Thread(target=lambda: first.update(status=c.get(PATH, auth=creds.auth).status_code))
         t.start()
         assert gated_store.entered.wait(10)
-        for path in (DISCOVERY, DIMENSIONS_PATH):
-            r = c.get(path, auth=creds.auth)
+        for path in (DISCOVERY, DIMENSIONS_PATH, AD_PATH, VIEWER_PATH):
+            r = c.get(path, params={"viewer_id": "v"} if path == VIEWER_PATH else {}, auth=creds.auth)
             assert (r.status_code, r.headers["retry-after"]) == (429, "1"), path
         gated_store.gate.set()
         t.join(10)

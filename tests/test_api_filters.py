@@ -11,7 +11,8 @@ from reelsight.query.dimensions import DIMENSIONS
 from reelsight.query.parse import FLAG_PARAMS
 from reelsight.store.base import Store
 from reelsight.store.records import to_record
-from tests.conftest import NOW_MS, PATH, Credentials
+from reelsight.web.sessions_route import AD_PATH
+from tests.conftest import NOW_MS, PATH, Credentials, add_account
 from tests.factories import make_doc
 
 pytestmark = pytest.mark.all_backends  # the sessions contract, on SQLite and on ClickHouse (chDB)
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.all_backends  # the sessions contract, on SQLite and on
 END = NOW_MS - 60_000
 
 
-def _ids(client: httpx.Client, creds: Credentials, params: Any) -> list[str]:
-    r = client.get(PATH, auth=creds.auth, params=params)
+def _ids(client: httpx.Client, creds: Credentials, params: Any, path: str = PATH) -> list[str]:
+    r = client.get(path, auth=creds.auth, params=params)
     assert r.status_code == 200, r.text
     return sorted(s["session_id"] for s in r.json()["sessions"])
 
@@ -196,22 +197,25 @@ def test_every_dimension_is_covered_by_these_tests() -> None:
 
 
 @pytest.mark.parametrize("param", [d.param for d in DIMENSIONS if not d.multi])
-def test_each_dimension_matches_exactly(client: httpx.Client, store: Store, acme: Credentials, param: str) -> None:
+def test_each_dimension_matches_exactly(client: httpx.Client, store: Store, param: str) -> None:
+    """On the content endpoint; the ``ad_*`` dimensions and ``content_session_id`` on ad sessions (a
+    session naming a content session is an ad) through the ad endpoint."""
+    creds = add_account(store, "acme", ad_insights=True)
     path = _path(param)
-    _load(
-        store,
-        acme,
-        {
-            "1": {"set_paths": {path: "Alpha"}},
-            "2": {"set_paths": {path: "Beta"}},
-            "3": {"set_paths": {path: "alpha"}},
-            "4": {"set_paths": {path: ""}},
-        },
-    )
-    assert _ids(client, acme, {param: "Alpha"}) == ["1"]  # exact and case-sensitive
-    assert _ids(client, acme, [(param, "Alpha"), (param, "Beta")]) == ["1", "2"]
-    assert _ids(client, acme, {param: ""}) == ["4"]
-    assert _ids(client, acme, {param: "Alph"}) == []
+    # every session is an ad in the ad variant (a content session id), and the filter picks among them
+    base = {"tags.selected_dimensions.content_session_id": "9"} if param.startswith("ad_") else {}
+    docs = {sid: {"set_paths": {**base, path: value}} for sid, value in (("1", "Alpha"), ("2", "Beta"), ("3", "alpha"))}
+    docs["4"] = {"set_paths": {**base, path: ""}}
+    endpoint = AD_PATH if param.startswith("ad_") or param == "content_session_id" else PATH
+    if param == "content_session_id":  # "" is a content session: the ad endpoint never has one
+        del docs["4"]
+    _load(store, creds, docs)
+    assert _ids(client, creds, {param: "Alpha"}, endpoint) == ["1"]  # exact and case-sensitive
+    assert _ids(client, creds, [(param, "Alpha"), (param, "Beta")], endpoint) == ["1", "2"]
+    assert _ids(client, creds, {param: ""}, endpoint) == ([] if param == "content_session_id" else ["4"])
+    assert _ids(client, creds, {param: "Alph"}, endpoint) == []
+    if endpoint == AD_PATH:  # and the content endpoint never sees these ad sessions
+        assert _ids(client, creds, {param: "Alpha"}) == []
 
 
 def test_cdn_matches_any_element(client: httpx.Client, store: Store, acme: Credentials) -> None:

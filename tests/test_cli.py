@@ -80,7 +80,11 @@ def test_generate_is_deterministic_for_a_seed() -> None:
     assert a.stdout == b.stdout
     assert a.stdout != c.stdout
     lines = a.stdout.splitlines()
-    assert len(lines) == 20
+    content = [line for line in lines if not json.loads(line)["tags"]["selected_dimensions"]["content_session_id"]]
+    assert len(content) == 20  # 20 content sessions, and the ads played in them
+    assert len(lines) > 20
+    plain = run("generate", "--sessions", "20", "--seed", "5", "--end", "1795176000000", "--ads", "0")
+    assert len(plain.stdout.splitlines()) == 20
     assert all(json.loads(line)["timestamps"]["end"]["epoch_ms"] < 1795176000000 for line in lines)
 
 
@@ -134,23 +138,30 @@ def test_demo_serves_real_data_with_a_working_curl(tmp_path: Path) -> None:
     with process(["--db", db, "demo", "--port", str(port), "--sessions", "20000"]) as proc:
         assert proc.stdout is not None
         seen: list[str] = []
-        curl = None
+        curls: list[str] = []
         deadline = time.monotonic() + 60
-        while curl is None and time.monotonic() < deadline:
+        while len(curls) < 3 and time.monotonic() < deadline:  # content, ad sessions, one viewer
             line = proc.stdout.readline()
             seen.append(line)
             if line.strip().startswith("curl "):
-                curl = line.strip()
-        assert curl is not None, "".join(seen)
-        match = re.match(r"curl -u '([^:]+):([^']+)' '([^']+)'", curl)
-        assert match, curl
-        key_id, secret, url = match.groups()
+                curls.append(line.strip())
+        assert len(curls) == 3, "".join(seen)
         wait_healthy(f"http://127.0.0.1:{port}")
-        r = httpx.get(url, auth=(key_id, secret))
-        assert r.status_code == 200
-        sessions = r.json()["sessions"]
-        assert len(sessions) == 5
-        assert all("viewer_id" in s for s in sessions)
+        answers = []
+        for curl in curls:
+            match = re.match(r"curl -u '([^:]+):([^']+)' '([^']+)'", curl)
+            assert match, curl
+            key_id, secret, url = match.groups()
+            r = httpx.get(url, auth=(key_id, secret))
+            assert r.status_code == 200, (curl, r.text)
+            answers.append(r.json()["sessions"])
+        content, ads, viewer = answers
+        assert len(content) == 5
+        assert all("viewer_id" in s for s in content)
+        assert len(ads) == 5  # the generator's ad sessions, through the ad endpoint
+        assert all(s["tags"]["selected_dimensions"]["content_session_id"] for s in ads)
+        assert len(viewer) >= 2  # a viewer with a history
+        assert len({s["viewer_id"] for s in viewer}) == 1
 
 
 def test_accounts_create_with_privacy_and_business_patterns(db_path: str) -> None:
@@ -161,6 +172,20 @@ def test_accounts_create_with_privacy_and_business_patterns(db_path: str) -> Non
     assert bad.returncode == 2
     assert "invalid regular expression" in bad.stderr
     assert run("--db", db_path, "accounts", "create", "third", "--ip-privacy", "some").returncode == 2
+
+
+def test_permissions_at_creation_and_later(db_path: str) -> None:
+    assert run("--db", db_path, "accounts", "create", "acme", "--ad-insights").returncode == 0
+    assert "permissions=ad_insights\t" in run("--db", db_path, "accounts", "list").stdout
+    granted = run("--db", db_path, "accounts", "set", "acme", "--viewer-module")
+    assert (granted.returncode, granted.stdout) == (0, "acme\tviewer_module=True\tad_insights=True\n")
+    assert "permissions=viewer_module,ad_insights\t" in run("--db", db_path, "accounts", "list").stdout
+    assert run("--db", db_path, "accounts", "set", "acme", "--no-viewer-module", "--no-ad-insights").returncode == 0
+    assert "permissions=-\t" in run("--db", db_path, "accounts", "list").stdout
+    assert run("--db", db_path, "accounts", "set", "acme").returncode == 2  # nothing to set
+    missing = run("--db", db_path, "accounts", "set", "nobody", "--ad-insights")
+    assert missing.returncode == 1
+    assert "no account" in missing.stderr
 
 
 def test_serve_on_a_clickhouse_store_with_its_checks(tmp_path: Path) -> None:

@@ -29,6 +29,8 @@ from reelsight.store.records import to_record
 from reelsight.store.sqlite import SqliteStore
 from reelsight.web import discovery_route
 from reelsight.web.openapi import build_openapi
+from reelsight.web.sessions_route import AD_PATH
+from reelsight.web.viewer_route import PATH as VIEWER_PATH
 from tests.conftest import NOW_MS, PATH, Credentials, LiveServer, add_account
 from tests.factories import make_doc_dict
 
@@ -82,14 +84,21 @@ def seed_docs() -> list[dict[str, Any]]:
 
 @pytest.fixture
 def accounts(store: SqliteStore) -> list[tuple[Credentials, list[dict[str, Any]]]]:
-    """Two accounts (with and without the viewer module), each with its own sessions."""
+    """Two accounts (without, and with the viewer module and ad insights), each with its own content
+    sessions and as many ad sessions."""
     out = []
-    for name, viewer_module in (("plain", False), ("viewer", True)):
-        creds = add_account(store, name, viewer_module=viewer_module)
+    for name, permitted in (("plain", False), ("viewer", True)):
+        creds = add_account(store, name, viewer_module=permitted, ad_insights=permitted)
         docs = seed_docs()
-        for doc in docs:
+        ads = seed_docs()
+        for doc in docs + ads:
             doc["tags"]["custom_tags"]["owner"] = name
-        store.write_sessions(creds.account.id, [to_record(decode_document(json.dumps(d))) for d in docs])
+        for ad in ads:
+            ad["session_id"] = str(int(ad["session_id"]) + 100)
+            ad["conviva_session_id"] = f"{ad['client_id']}.{ad['session_id']}"
+            ad["tags"]["selected_dimensions"]["content_session_id"] = "1"
+        written = [to_record(decode_document(json.dumps(d))) for d in docs + ads]
+        store.write_sessions(creds.account.id, written)
         out.append((creds, docs))
     return out
 
@@ -126,19 +135,23 @@ SCHEMA_CHECKS = [
 ]
 
 
+@pytest.mark.parametrize(("path", "examples"), [(PATH, 250), (AD_PATH, 120)])
 def test_every_response_conforms_to_the_served_openapi_document(
-    server: LiveServer, accounts: list[tuple[Credentials, list[dict[str, Any]]]]
+    server: LiveServer, accounts: list[tuple[Credentials, list[dict[str, Any]]]], path: str, examples: int
 ) -> None:
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
-    operation = schema[PATH]["GET"]
+    operation = schema[path]["GET"]
     seen: Counter[int | str] = Counter()
     session = requests.Session()
     session.headers["Connection"] = "close"  # a new connection per request: see the http fixture
-    # both accounts, an unknown key, and no credentials at all (401 must conform too)
+    # both accounts, an unknown key, and no credentials at all (401 must conform too); on the ad endpoint
+    # first the account with ad insights (the other one's answers are all 403)
     auths = [*(creds.auth for creds, _docs in accounts), ("rk_unknown", "secret"), None]
+    if path == AD_PATH:  # hypothesis favours the first element
+        auths = [accounts[1][0].auth, *auths[1:], accounts[0][0].auth]
 
     @settings(
-        max_examples=250,
+        max_examples=examples,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
     )
@@ -150,18 +163,64 @@ def test_every_response_conforms_to_the_served_openapi_document(
         sent = case.as_transport_kwargs(base_url=server.url)
         url = requests.Request("GET", sent["url"], params=sent.get("params")).prepare().url
         assume(url is not None and len(url) < MAX_URL_CHARS)
-        response = case.call_and_validate(session=session, checks=SCHEMA_CHECKS, auth=auth)
-        seen[response.status_code] += 1
-        seen["sessions"] += response.status_code == 200 and bool(response.json()["sessions"])
-        assert response.status_code < 500
+        call_and_count(case, session, auth, seen)
 
     with session:
         check()
     # the generated requests reach the interesting answers, not only errors
-    assert seen[200] >= 25, seen
-    assert seen["sessions"] >= 5, seen
+    scale = examples / 250
+    assert seen[200] >= 25 * scale, seen
+    assert seen["sessions"] >= 5 * scale, seen
+    assert seen[400] >= 10 * scale, seen
+    assert seen[401] >= 10 * scale, seen
+    if path == AD_PATH:
+        assert seen[403] >= 5, seen  # the account without ad insights
+
+
+def call_and_count(
+    case: schemathesis.Case, session: requests.Session, auth: tuple[str, str] | None, seen: Counter[int | str]
+) -> None:
+    """Call one generated case, validate the answer against the schema, count its status and whether
+    it held sessions; never a 5xx."""
+    response = case.call_and_validate(session=session, checks=SCHEMA_CHECKS, auth=auth)
+    seen[response.status_code] += 1
+    seen["sessions"] += response.status_code == 200 and bool(response.json()["sessions"])
+    assert response.status_code < 500
+
+
+def test_viewer_answers_conform_to_the_served_openapi_document(
+    server: LiveServer, accounts: list[tuple[Credentials, list[dict[str, Any]]]]
+) -> None:
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    operation = schema[VIEWER_PATH]["GET"]
+    seen: Counter[int | str] = Counter()
+    session = requests.Session()
+    session.headers["Connection"] = "close"
+    # the account with the viewer module first (hypothesis favours it), then the one without (403)
+    auths = [accounts[1][0].auth, ("rk_unknown", "secret"), None, accounts[0][0].auth]
+    # a known viewer id or address now and then, so that some lookups find sessions
+    known = st.sampled_from([{"viewer_id": "viewer-1"}, {"viewer_id": "viewer-2"}, {"ip": "203.0.113.7"}, {}])
+
+    @settings(
+        max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+    )
+    @given(
+        case=operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(GenerationMode.NEGATIVE),
+        auth=st.sampled_from(auths),
+        lookup=known,
+    )
+    def check(case: schemathesis.Case, auth: tuple[str, str] | None, lookup: dict[str, str]) -> None:
+        if lookup and case.query is not None:
+            case.query = {k: v for k, v in case.query.items() if k not in ("viewer_id", "ip", "days")} | lookup
+        call_and_count(case, session, auth, seen)
+
+    with session:
+        check()
+    assert seen[200] >= 10, seen
+    assert seen["sessions"] >= 3, seen
     assert seen[400] >= 10, seen
     assert seen[401] >= 10, seen
+    assert seen[403] >= 5, seen
 
 
 @pytest.mark.parametrize("path", [discovery_route.PATH, discovery_route.DIMENSIONS_PATH])

@@ -1,4 +1,7 @@
-"""The synthetic session generator: deterministic, valid, within its span, and plausibly mixed."""
+"""The synthetic session generator: deterministic, valid, within its span, and plausibly mixed.
+
+The rules here hold for every document, content and ad sessions alike, unless a test says it is about
+content sessions; ``test_generate_ads.py`` and ``test_generate_viewers.py`` test ads and viewers."""
 
 from __future__ import annotations
 
@@ -31,6 +34,15 @@ DAY_MS = 86_400_000
 @pytest.fixture(scope="module")
 def docs() -> list[SessionDocument]:
     return list(generate_sessions(20_000, seed=42, end_ms=END_MS))
+
+
+@pytest.fixture(scope="module")
+def content(docs: list[SessionDocument]) -> list[SessionDocument]:
+    return [d for d in docs if not _is_ad(d)]
+
+
+def _is_ad(doc: SessionDocument) -> bool:
+    return bool(doc.tags.selected_dimensions.content_session_id)
 
 
 def _joined(doc: SessionDocument) -> bool:
@@ -78,7 +90,7 @@ def test_end_times_lie_in_a_three_hour_span() -> None:
     span_ms = 3 * HOUR_MS
     end_ms = END_MS + 12_345  # not on an hour boundary
     docs = list(generate_sessions(3000, seed=3, end_ms=end_ms, span_ms=span_ms))
-    assert len(docs) == 3000
+    assert sum(not _is_ad(d) for d in docs) == 3000
     assert all(end_ms - span_ms <= d.timestamps.end.epoch_ms < end_ms for d in docs)
 
 
@@ -99,7 +111,8 @@ def test_devices_recur_with_a_stable_viewer(docs: list[SessionDocument]) -> None
         assert viewer_of.setdefault(doc.client_id, doc.viewer_id) == doc.viewer_id
 
 
-def test_outcome_mix_is_within_tolerance(docs: list[SessionDocument]) -> None:
+def test_outcome_mix_of_content_sessions_is_within_tolerance(content: list[SessionDocument]) -> None:
+    docs = content
     n = len(docs)
     ebvs = sum(d.status_info.is_exit_before_video_start for d in docs) / n
     start_failures = [d for d in docs if d.status_info.is_video_start_failure]
@@ -208,7 +221,10 @@ def test_dimensions_agree_with_device_and_content(docs: list[SessionDocument]) -
         assert dims.browser_version == device.browser.version
         assert dims.content_category == doc.content_info.category
         assert all(isinstance(v, str) for v in doc.tags.custom_tags.values())
-        assert {"subscription_tier", "experiment", "app_build", "has_preroll"} <= doc.tags.custom_tags.keys()
+        assert {"subscription_tier", "experiment", "app_build"} <= doc.tags.custom_tags.keys()
+        if not _is_ad(doc):
+            assert "has_preroll" in doc.tags.custom_tags
+            assert dims.video_asset_name == doc.content_info.asset
     native = [d for d in docs if d.device_info.browser.name == "Native App"]
     assert native
     assert all(d.device_info.browser.version == "Native App" for d in native)

@@ -42,7 +42,7 @@ def test_round_trip_is_byte_exact_in_every_field(
 
     assert isinstance(clock, FakeClock)
     media = add_account(store, "media", viewer_module=True)
-    docs = list(generate_sessions(400, seed=11, end_ms=NOW_MS, span_ms=3 * H))
+    docs = list(generate_sessions(400, seed=11, end_ms=NOW_MS, span_ms=3 * H, ads=0.0))
     lines = b"".join(encode_jsonl(docs))
     (tmp_path / "in.jsonl").write_bytes(lines)
     result = run_cli(db_path, "import", "--account", "media", str(tmp_path / "in.jsonl"))

@@ -195,13 +195,14 @@ def cheap_secret_hash(secret: str) -> str:
     return f"scrypt$2$1$1${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
-def new_account(store: Store, *, viewer_module: bool) -> Credentials:
+def new_account(store: Store, *, viewer_module: bool, ad_insights: bool = False) -> Credentials:
     """A fresh account with one API key, so that examples never see each other's sessions."""
     account = store.create_account(
         f"prop-{next(_names)}",
         viewer_module=viewer_module,
         business_error_patterns=(),
         ingest_key=credentials.new_ingest_key(),
+        ad_insights=ad_insights,
     )
     key_id, secret = credentials.new_key_id(), credentials.new_secret()
     store.add_api_key(account.id, key_id, cheap_secret_hash(secret))

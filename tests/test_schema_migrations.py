@@ -16,9 +16,10 @@ from reelsight import credentials
 from reelsight.query.dimensions import SCALAR_DIMENSIONS, Dimension
 from reelsight.query.parse import FLAG_PARAMS, SessionQuery
 from reelsight.query.selection import selection
+from reelsight.query.viewer import ViewerQuery
 from reelsight.sessions.document import SELECTED_DIMENSION_KEYS
 from reelsight.store.records import SessionRecord, encode_tags, to_record
-from reelsight.store.sqlite import SqliteStore, schema, terms
+from reelsight.store.sqlite import SqliteStore, schema, tag_keys, terms
 from reelsight.store.sqlite import store as store_module
 from reelsight.store.sqlite.live_log import SqliteLiveLog
 from reelsight.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, SchemaDrift
@@ -40,17 +41,21 @@ RELEASED = (
     "ddacd5d9e7fd57cd483ec2626601b6fe0ba05067546b013d836bffa49cc3b016",
     "e0ffe3b1e58cb86b34375efa9820ca891bf9fb3bd6e994d5b67b3571c7f681de",
     "79e5cda80b2e3891710ffd593232088c40d8e6fd7537effa67e5cba2842a9dd0",
+    "8c7e75ef1fb04155a208ea0fa08d8d1fa552bcdd764161b5d37d11f76a75aadc",
 )
 
 
 def _full_record(session_id: str = "1", end_ms: int = NOW_MS - 60_000) -> SessionRecord:
-    """A session with every dimension non-empty, a flag set, two CDNs and custom tags."""
-    empty = {f"tags.selected_dimensions.{k}": f"sd-{k}" for k in SELECTED_DIMENSION_KEYS}
+    """A content session with every dimension non-empty (but content_session_id: that would make it an
+    ad session), a flag set, two CDNs and custom tags."""
+    keys = [k for k in SELECTED_DIMENSION_KEYS if k != "content_session_id"]
+    empty = {f"tags.selected_dimensions.{k}": f"sd-{k}" for k in keys}
     empty = {p: v for p, v in empty.items() if not REFERENCE["tags"]["selected_dimensions"][p.split(".")[-1]]}
     empty |= {"network_info.last_cdn_edge_server": "edge-7", "network_info.last_cdn_group_id": "group-3"}
     doc = make_doc(session_id=session_id, end_ms=end_ms, set_paths=empty, custom_tags=TAGS, cdn=["AKAMAI", "INHOUSE"])
     record = to_record(doc)
-    assert all(record.dimensions)
+    assert sum(not value for value in record.dimensions) == 1
+    assert not record.is_ad
     assert any(record.flags)
     assert record.viewer_id
     return record
@@ -103,6 +108,8 @@ def _file_at_version(path: str, version: int, record: SessionRecord) -> None:
         if version >= 7:  # a session written at v7 came with its filter terms
             posted = terms.postings(record.end_bucket, record.sample_key, terms.record_terms(record))
             terms.Postings().add(conn, 1, posted)
+        if version >= 8:  # and its tag keys
+            tag_keys.note(conn, 1, record)
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "session_tags" in tables:  # before v3 the tags lived in their own table
             assert "tags" not in _columns(conn, "sessions")
@@ -178,6 +185,37 @@ def test_a_file_at_every_earlier_version_opens_with_the_current_code(db_path: st
             assert live.events == [b'{"seq":1}', b'{"seq":2}']
     finally:
         store.close()
+
+
+def test_migration_9_moves_ad_sessions_and_backfills_the_viewer_lookup(db_path: str) -> None:
+    record = _full_record()
+    _file_at_version(db_path, 8, record)
+    ad = to_record(
+        make_doc(session_id="5", end_ms=NOW_MS - 90_000, set_paths={"tags.selected_dimensions.content_session_id": "1"})
+    )
+    with sqlite3.connect(db_path) as conn:  # an ad session stored before v9 knew them, as the content it was
+        _insert(conn, "session_docs", {"id": 8, "viewer_split": ad.viewer_split, "viewer_id": ad.viewer_id,
+                                       "doc": ad.doc, "dict_id": None})  # fmt: skip
+        moved = conn.execute("SELECT * FROM sessions").fetchone()
+        columns = _columns(conn, "sessions")
+        values = dict(zip(columns, moved, strict=True)) | {
+            "doc_id": 8, "conviva_session_id": ad.conviva_session_id, "session_id": "5", "sample_key": ad.sample_key,
+            "d_content_session_id": "1",
+        }  # fmt: skip
+        _insert(conn, "sessions", values)
+    store = SqliteStore(db_path, readers=1)
+    try:
+        window = selection(SessionQuery(WINDOW.start_ms, WINDOW.end_ms))
+        assert [s.conviva_session_id for s in store.sample_sessions(1, window)] == [record.conviva_session_id]
+        ads = selection(SessionQuery(WINDOW.start_ms, WINDOW.end_ms), "ad")
+        assert [s.conviva_session_id for s in store.sample_sessions(1, ads)] == [ad.conviva_session_id]
+        for kind, value in (("viewer_id", record.viewer_id), ("ip", "203.0.113.7")):
+            found = store.viewer_sessions(1, ViewerQuery(kind, value, WINDOW.start_ms, WINDOW.end_ms))  # type: ignore[arg-type]
+            assert [s.conviva_session_id for s in found] == [record.conviva_session_id]
+    finally:
+        store.close()
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM viewer_sessions_backfill").fetchone() == (0,)
 
 
 def test_the_drift_check_lists_exactly_what_the_session_insert_fills() -> None:

@@ -22,7 +22,7 @@ from reelsight import credentials
 from reelsight.clock import FakeClock, SystemClock
 from reelsight.demo import prepare_demo, start_demo_traffic
 from reelsight.generate.catalogue import DEVICES, NATIVE_APP
-from reelsight.ingest.events import Device, End, Event, Heartbeat
+from reelsight.ingest.events import AdBreakEnd, AdBreakStart, AdEnd, AdPosition, AdStart, Device, End, Event, Heartbeat
 from reelsight.ingest.native import decode_batch, decode_envelope
 from reelsight.sessions.context import BusinessRules, Enrichment
 from reelsight.sessions.enrich.device import UserAgentParser
@@ -38,6 +38,8 @@ from reelsight.simulate.script import Ending, Script, Step, blank
 from reelsight.simulate.transport import Counters, RetryPolicy, SimulationAborted, Transport
 from reelsight.store.sqlite import SqliteStore
 from tests.conftest import PATH, Credentials, LiveServer
+
+AD_PATH = "/insights/3.0/sessions/ad"
 
 T0_MS = 1_795_176_000_000
 EQUAL_MIX = dict.fromkeys(Scenario, 1.0)
@@ -92,7 +94,7 @@ def test_every_scenario_appears_in_about_its_share() -> None:
 def test_each_scenario_scripts_what_it_says() -> None:
     seen: Counter[str] = Counter()
     for script in scripts(11, 1500):
-        o = fold(list(script.steps))
+        o = fold(list(script.content_steps))
         kind = script.scenario
         assert (script.ending is Ending.VANISH) == (kind is Scenario.VANISH)
         assert o.ended_by_player == (kind is not Scenario.VANISH)
@@ -131,8 +133,10 @@ def test_each_scenario_scripts_what_it_says() -> None:
 def test_an_open_session_is_never_silent_longer_than_the_heartbeat() -> None:
     pacing = Pacing.quick()
     for script in scripts(5, 800, pacing=pacing):
-        gaps = [b.at_ms - a.at_ms for a, b in itertools.pairwise(script.steps)]
+        gaps = [b.at_ms - a.at_ms for a, b in itertools.pairwise(script.content_steps)]
         assert max(gaps, default=0) <= pacing.heartbeat_s * 1000
+        ad_gaps = [b.at_ms - a.at_ms for a, b in itertools.pairwise(script.ad_steps)]
+        assert max(ad_gaps, default=0) <= pacing.ad_s[1] * 1000  # an ad is shorter than the timeout
         assert script.steps[0].at_ms == 0
 
 
@@ -141,7 +145,7 @@ def test_the_simulators_account_equals_the_sessionizers_at_exact_times() -> None
     for whole scripts and for scripts cut short by the end of a run."""
     rng = random.Random(1)
     for script in scripts(21, 1500):
-        steps = list(script.steps)
+        steps = list(script.content_steps)
         cases = [steps]
         if len(steps) > 2:
             cut = rng.randrange(1, len(steps) - 1)
@@ -173,11 +177,51 @@ def test_the_simulators_account_equals_the_sessionizers_at_exact_times() -> None
             )
 
 
+def ad_event(event: Event, *, content_session_id: str, **ids: Any) -> Event:
+    if isinstance(event, AdStart):
+        event = msgspec.structs.replace(event, content_session_id=content_session_id)
+    return msgspec.structs.replace(event, client_id="1.2.3.4", **ids)
+
+
+def test_a_preroll_is_an_ad_break_holding_one_ad_session() -> None:
+    """The content session's pre-roll is an ad break; inside it, the ad session starts, plays and
+    ends (or ends with the content when the viewer leaves during it), as the sessionizer computes."""
+    with_ads = 0
+    for script in scripts(13, 600):
+        ad_steps = script.ad_steps
+        kinds = [type(step.event) for step in script.content_steps]
+        if not ad_steps:
+            assert AdBreakStart not in kinds
+            continue
+        with_ads += 1
+        assert kinds.count(AdBreakStart) == 1
+        first, last = ad_steps[0], ad_steps[-1]
+        assert isinstance(first.event, AdStart)
+        assert first.event.ad.position is AdPosition.PRE
+        assert isinstance(last.event, End)
+        ad_events = [ad_event(s.event, content_session_id="7", session_id="8", seq=i, t_ms=T0_MS + s.at_ms)
+                     for i, s in enumerate(ad_steps)]  # fmt: skip
+        state = new_state()
+        for event in ad_events:
+            apply(state, event)
+        assert state.metadata["content_session_id"] == "7"
+        assert state.metadata["ad_position"] == "Pre-roll"
+        if isinstance(last.event, AdEnd):
+            assert state.joined
+            assert AdBreakEnd in kinds
+    assert with_ads > 50
+
+
 def test_scripted_events_are_valid_protocol_events() -> None:
     events = [
         msgspec.structs.replace(step.event, client_id="1.2.3.4", session_id=str(n), seq=i, t_ms=T0_MS + step.at_ms)
         for n, script in enumerate(scripts(9, 300))
-        for i, step in enumerate(script.steps)
+        for i, step in enumerate(script.content_steps)
+    ]
+    events += [
+        ad_event(step.event, session_id=str(10_000 + n), content_session_id=str(n), seq=i, t_ms=T0_MS + step.at_ms)
+        for n, script in enumerate(scripts(9, 300))
+        for i, step in enumerate(script.ad_steps)
     ]
     body = msgspec.json.encode({"v": 1, "ingest_key": "ik_x", "sent_at_ms": T0_MS, "events": events})
     decoded = decode_batch(
@@ -197,6 +241,7 @@ def add_sim_account(store: SqliteStore) -> Credentials:
     account = store.create_account(
         "sim",
         viewer_module=True,
+        ad_insights=True,
         business_error_patterns=BUSINESS_ERROR_PATTERNS,
         ingest_key=credentials.new_ingest_key(),
     )
@@ -205,10 +250,12 @@ def add_sim_account(store: SqliteStore) -> Credentials:
     return Credentials(account, key_id, secret)
 
 
-def wait_for_all(client: httpx.Client, creds: Credentials, ids: set[str], timeout_s: float) -> dict[str, Any]:
+def wait_for_all(
+    client: httpx.Client, creds: Credentials, ids: set[str], timeout_s: float, path: str = PATH
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
-        r = client.get(PATH, auth=creds.auth, params={"limit": 1500})
+        r = client.get(path, auth=creds.auth, params={"limit": 1500})
         assert r.status_code == 200, r.text
         served = {s["conviva_session_id"]: s for s in r.json()["sessions"]}
         if ids <= served.keys() or time.monotonic() > deadline:
@@ -315,6 +362,16 @@ def test_served_sessions_agree_with_what_the_simulator_did(db_path: str, store: 
         )
         expected = {e.conviva_session_id: e for e in report.expectations}
         served = wait_for_all(client, creds, set(expected), timeout_s=15)
+        ads = {e.ad_session_id: e for e in report.expectations if e.ad_session_id}
+        ad_ids = {f"{e.client_id}.{a}" for a, e in ads.items()}
+        served_ads = wait_for_all(client, creds, ad_ids, 15, AD_PATH)
+    assert ads, "no pre-roll in the run"
+    assert served_ads.keys() == ad_ids  # every ad session ended and is served, none on the content path
+    for ad in served_ads.values():
+        content = ads[ad["session_id"]]
+        assert ad["tags"]["selected_dimensions"]["content_session_id"] == content.session_id
+        assert ad["tags"]["selected_dimensions"]["ad_position"] == "Pre-roll"
+        assert ad["client_id"] == content.client_id
     assert len(expected) == report.sessions == len(report.expectations)
     assert served.keys() == expected.keys()
     for session_id, expectation in expected.items():
@@ -329,7 +386,7 @@ def test_served_sessions_agree_with_what_the_simulator_did(db_path: str, store: 
     counters = report.counters
     assert counters.failed_batches == counters.retries == 0
     assert counters.statuses.keys() == {"accepted"}
-    assert counters.events == sum(e.events for e in expected.values())
+    assert counters.events == sum(e.events + e.ad_events for e in expected.values())
 
 
 def test_a_refused_ingest_key_aborts_the_run(db_path: str, store: SqliteStore) -> None:

@@ -316,15 +316,20 @@ def test_the_cluster_ddl_parses_and_replicates_every_table(shared_chdb_store: Cl
     tables = [s for s in statements if s.startswith("CREATE TABLE")]
     assert all("ON CLUSTER reelsight" in s for s in statements[:-1])
     replicated = [s for s in tables if "ReplicatedReplacingMergeTree" in s]
-    assert len(replicated) == len(tables) - 1 == 5  # accounts, api_keys, sessions_local, schema_migrations, tag_keys
+    # accounts, api_keys, schema_migrations, tag_keys; and the sharded sessions, ad_sessions and viewer_sessions
+    distributed = [s for s in tables if "Distributed(" in s]
+    assert len(replicated) == len(tables) - len(distributed) == 7
     (tag_keys,) = [s for s in tables if "qoe.tag_keys " in s]
     assert "/clickhouse/tables/all/{database}/tag_keys" in tag_keys  # small: a full copy on every node
-    (distributed,) = [s for s in tables if "Distributed(" in s]
-    assert "Distributed(reelsight, qoe, sessions_local, sipHash64(account_id, conviva_session_id))" in distributed
+    for table in ("sessions", "ad_sessions", "viewer_sessions"):
+        (front,) = [s for s in distributed if f"qoe.{table} ON" in s]
+        assert f"Distributed(reelsight, qoe, {table}_local, sipHash64(account_id, conviva_session_id))" in front
+        (local,) = [s for s in tables if s.startswith(f"CREATE TABLE IF NOT EXISTS qoe.{table}_local")]
+        assert f"/clickhouse/tables/{{shard}}/{{database}}/{table}" in local
     (local,) = [s for s in tables if s.startswith("CREATE TABLE IF NOT EXISTS qoe.sessions_local")]
-    assert "/clickhouse/tables/{shard}/{database}/sessions" in local
     assert "ORDER BY (account_id, sample_key, conviva_session_id)" in local
-    assert statements[-1] == "INSERT INTO qoe.schema_migrations (version, applied_ms) VALUES (1, 0), (2, 0)"
+    assert not any(s.startswith("INSERT INTO qoe.viewer_sessions") for s in statements)  # a new cluster has no rows
+    assert statements[-1] == "INSERT INTO qoe.schema_migrations (version, applied_ms) VALUES (1, 0), (2, 0), (3, 0)"
 
 
 def test_a_cluster_node_refuses_a_database_the_ddl_did_not_create(chdb_dir: str) -> None:
@@ -347,10 +352,151 @@ def test_the_retention_ttl_is_set_and_changed_only_when_it_differs(chdb_dir: str
         return str(query)
 
     try:
-        assert "toIntervalDay(3650)" in ttl()
+        assert "intDiv(end_ms, 1000) + 315360000, 4294967295" in ttl()  # 3650 days, clamped
         ClickHouseStore(first._client, describe="same", retention_days=3650)
-        assert "toIntervalDay(3650)" in ttl()
+        assert "intDiv(end_ms, 1000) + 315360000, 4294967295" in ttl()
         ClickHouseStore(first._client, describe="shorter", retention_days=45)
-        assert "toIntervalDay(45)" in ttl()
+        assert "intDiv(end_ms, 1000) + 3888000, 4294967295" in ttl()
     finally:
         first.close()
+
+
+def test_a_century_of_retention_keeps_sessions_instead_of_wrapping_past_2106(chdb_dir: str) -> None:
+    """``retention_days`` 36,500 once made a TTL past DateTime's end (2106), which wrapped to 1970 and
+    expired every row at the next merge. The expiry is clamped now; a short retention still expires."""
+    store = open_chdb_store(chdb_dir)
+    try:
+        import time
+
+        now = time.time_ns() // 1_000_000  # the TTL runs on the real clock
+        acme = add_account(store, "acme").account
+        ClickHouseStore(store._client, describe="century", retention_days=36_500)
+        store.write_sessions(acme.id, [to_record(make_doc(session_id="1", end_ms=now - 60_000))])
+        store._client.command("OPTIMIZE TABLE sessions FINAL")  # merges apply the TTL
+        assert store._client.query("SELECT count() FROM sessions").result_rows == [(1,)]
+        ClickHouseStore(store._client, describe="one day", retention_days=1)
+        store.write_sessions(acme.id, [to_record(make_doc(session_id="2", end_ms=now - 3 * DAY))])
+        store._client.command("OPTIMIZE TABLE sessions FINAL")
+        assert store._client.query("SELECT session_id FROM sessions").result_rows == [("1",)]
+    finally:
+        store.close()
+
+
+def _ad(session_id: str, content_session_id: str, end_ms: int, **kwargs: object) -> SessionRecord:
+    paths = {"tags.selected_dimensions.content_session_id": content_session_id, "tags.selected_dimensions.ad_id": "a1"}
+    return to_record(make_doc(session_id=session_id, end_ms=end_ms, set_paths=paths, **kwargs))  # type: ignore[arg-type]
+
+
+@pytest.mark.all_backends
+def test_ad_sessions_are_stored_and_sampled_apart_from_content_sessions(store: Store) -> None:
+    acme, other = add_account(store, "acme").account, add_account(store, "other").account
+    content = to_record(make_doc(session_id="1", end_ms=NOW_MS - 60_000))
+    ads = [_ad("1001", "1", NOW_MS - 100_000), _ad("1002", "1", NOW_MS - 90_000)]
+    store.write_sessions(acme.id, [content, *ads])
+    store.write_sessions(other.id, [_ad("1003", "9", NOW_MS - 80_000)])
+    assert [s.conviva_session_id for s in _sample(store, acme.id)] == ["1.2.3.4.1"]
+    ad_window = dataclasses.replace(WINDOW, kind="ad")
+    assert [s.conviva_session_id for s in store.sample_sessions(acme.id, ad_window)] == ["1.2.3.4.1002", "1.2.3.4.1001"]
+    assert [s.conviva_session_id for s in store.sample_sessions(other.id, ad_window)] == ["1.2.3.4.1003"]
+    # filters and ids work on ad sessions as on content
+    by_id = selection(SessionQuery(WINDOW.start_ms, WINDOW.end_ms, session_ids=("1001",)), "ad")
+    assert [s.conviva_session_id for s in store.sample_sessions(acme.id, by_id)] == ["1.2.3.4.1001"]
+    by_dim = selection(SessionQuery(WINDOW.start_ms, WINDOW.end_ms, dimensions=(("ad_id", ("a1",)),)), "ad")
+    assert len(store.sample_sessions(acme.id, by_dim)) == 2
+    assert _sample(store, acme.id, dimensions=(("ad_id", ("a1",)),)) == []
+    # rewriting an ad session replaces it; the purge removes old ad sessions too
+    store.write_sessions(acme.id, [_ad("1001", "1", NOW_MS - 35 * DAY)])
+    assert store.purge_ended_before(NOW_MS - 31 * DAY) == 1
+    assert [s.conviva_session_id for s in store.sample_sessions(acme.id, ad_window)] == ["1.2.3.4.1002"]
+
+
+def _viewer(store: SessionStore, account_id: int, kind: str, value: str, **window: int) -> list[str]:
+    from reelsight.query.viewer import ViewerQuery
+
+    query = ViewerQuery(
+        kind,  # type: ignore[arg-type]
+        value,
+        window.get("start_ms", NOW_MS - 31 * DAY),
+        window.get("end_ms", NOW_MS),
+        window.get("limit", 50),
+    )
+    return [s.conviva_session_id for s in store.viewer_sessions(account_id, query)]
+
+
+@pytest.mark.all_backends
+def test_a_viewers_sessions_by_viewer_id_or_address_newest_first(store: Store) -> None:
+    acme, other = add_account(store, "acme").account, add_account(store, "other").account
+    v6 = "2001:db8::7"
+
+    def doc(sid: str, days_ago: float, viewer: str | None, ip: str, ipv6: str = "") -> SessionRecord:
+        paths = {"network_info.ip": ip, "network_info.ipv6": ipv6}
+        return to_record(
+            make_doc(
+                client_id="9.9.9.9",
+                session_id=sid,
+                end_ms=NOW_MS - int(days_ago * DAY),
+                viewer_id=viewer,
+                set_paths=paths,
+            )
+        )
+
+    store.write_sessions(
+        acme.id,
+        [
+            doc("1", 0.1, "alice", "203.0.113.7"),
+            doc("2", 3, "alice", "198.51.100.1", "2001:0db8:0000::7"),  # stored non-canonical: found canonical
+            doc("3", 20, "alice", "203.0.113.7"),
+            doc("4", 1, "bob", "203.0.113.7"),
+            doc("5", 33, "alice", "203.0.113.7"),  # outside the 31 days
+            doc("6", 2, None, "192.0.2.9"),
+        ],
+    )
+    store.write_sessions(acme.id, [_ad("7", "1", NOW_MS - 60_000, viewer_id="alice")])  # ads are not content history
+    store.write_sessions(other.id, [doc("8", 0.5, "alice", "203.0.113.7")])
+    assert _viewer(store, acme.id, "viewer_id", "alice") == ["9.9.9.9.1", "9.9.9.9.2", "9.9.9.9.3"]
+    assert _viewer(store, acme.id, "viewer_id", "alice", limit=2) == ["9.9.9.9.1", "9.9.9.9.2"]
+    assert _viewer(store, acme.id, "viewer_id", "alice", start_ms=NOW_MS - 10 * DAY) == ["9.9.9.9.1", "9.9.9.9.2"]
+    assert _viewer(store, acme.id, "ip", "203.0.113.7") == ["9.9.9.9.1", "9.9.9.9.4", "9.9.9.9.3"]
+    assert _viewer(store, acme.id, "ip", v6) == ["9.9.9.9.2"]
+    assert _viewer(store, acme.id, "ip", "192.0.2.9") == ["9.9.9.9.6"]
+    assert _viewer(store, acme.id, "viewer_id", "nobody") == []
+    assert _viewer(store, other.id, "viewer_id", "alice") == ["9.9.9.9.8"]
+    assert _viewer(store, add_account(store, "empty").account.id, "ip", "203.0.113.7") == []
+    # a session rewritten with another viewer and address leaves its old lookups behind
+    store.write_sessions(acme.id, [doc("3", 21, "carol", "192.0.2.1")])
+    assert _viewer(store, acme.id, "viewer_id", "alice") == ["9.9.9.9.1", "9.9.9.9.2"]
+    assert _viewer(store, acme.id, "viewer_id", "carol") == ["9.9.9.9.3"]
+    assert _viewer(store, acme.id, "ip", "203.0.113.7") == ["9.9.9.9.1", "9.9.9.9.4"]
+    store.purge_ended_before(NOW_MS - DAY // 2)
+    assert _viewer(store, acme.id, "viewer_id", "alice") == ["9.9.9.9.1"]
+
+
+@pytest.mark.all_backends
+@pytest.mark.parametrize("bad", [None, 0, -1, "1", True])
+def test_viewer_lookups_not_scoped_to_one_account_are_refused(store: Store, bad: object) -> None:
+    from reelsight.query.viewer import ViewerQuery
+
+    with pytest.raises(UnscopedRead):
+        store.viewer_sessions(bad, ViewerQuery("viewer_id", "alice", 0, NOW_MS))  # type: ignore[arg-type]
+
+
+@pytest.mark.all_backends
+def test_the_ad_insights_permission_is_stored(store: Store) -> None:
+    with_ads = add_account(store, "ads", ad_insights=True).account
+    assert with_ads.ad_insights
+    assert store.get_account("ads").ad_insights
+    assert not add_account(store, "plain").account.ad_insights
+
+
+@pytest.mark.all_backends
+def test_permissions_are_granted_and_revoked(store: Store) -> None:
+    account = add_account(store, "acme").account
+    granted = store.set_permissions(account.id, ad_insights=True)
+    assert (granted.viewer_module, granted.ad_insights) == (False, True)
+    both = store.set_permissions(account.id, viewer_module=True)
+    assert (both.viewer_module, both.ad_insights) == (True, True)
+    assert store.get_account("acme") == both
+    revoked = store.set_permissions(account.id, viewer_module=False, ad_insights=False)
+    assert (revoked.viewer_module, revoked.ad_insights, revoked.ingest_key) == (False, False, account.ingest_key)
+    with pytest.raises(NotFoundInStore):
+        store.set_permissions(account.id + 99, ad_insights=True)

@@ -87,7 +87,10 @@ def accounts() -> None:
 
 @accounts.command("create")
 @click.argument("name")
-@click.option("--viewer-module", is_flag=True, help="Sessions in responses include viewer_id.")
+@click.option(
+    "--viewer-module", is_flag=True, help="Sessions in responses include viewer_id; the viewer endpoint answers."
+)
+@click.option("--ad-insights", is_flag=True, help="The ad sessions endpoint (/insights/3.0/sessions/ad) answers.")
 @click.option(
     "--business-error",
     "business_errors",
@@ -108,6 +111,7 @@ def accounts_create(
     ctx: click.Context,
     name: str,
     viewer_module: bool,
+    ad_insights: bool,
     business_errors: tuple[str, ...],
     ip_privacy: str,
     as_json: bool,
@@ -130,6 +134,7 @@ def accounts_create(
             business_error_patterns=business_errors,
             ingest_key=credentials.new_ingest_key(),
             ip_privacy=ip_privacy,
+            ad_insights=ad_insights,
         )
     except AlreadyExists as exc:
         raise click.ClickException(str(exc)) from None
@@ -143,6 +148,27 @@ def accounts_create(
         click.echo("Keep the secret now: it is stored only as a hash and cannot be shown again.")
 
 
+@accounts.command("set")
+@click.argument("name")
+@click.option("--viewer-module/--no-viewer-module", default=None, help="Grant or revoke the viewer module.")
+@click.option("--ad-insights/--no-ad-insights", default=None, help="Grant or revoke ad insights.")
+@click.pass_context
+def accounts_set(ctx: click.Context, name: str, viewer_module: bool | None, ad_insights: bool | None) -> None:
+    """Grant or revoke the permissions of account NAME (effective on the next request)."""
+    if viewer_module is None and ad_insights is None:
+        raise click.UsageError("give --viewer-module/--no-viewer-module and/or --ad-insights/--no-ad-insights")
+    store = _open_store(_settings(ctx))
+    try:
+        account = store.set_permissions(
+            store.get_account(name).id, viewer_module=viewer_module, ad_insights=ad_insights
+        )
+    except NotFoundInStore as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    click.echo(f"{account.name}\tviewer_module={account.viewer_module}\tad_insights={account.ad_insights}")
+
+
 @accounts.command("list")
 @click.pass_context
 def accounts_list(ctx: click.Context) -> None:
@@ -152,7 +178,10 @@ def accounts_list(ctx: click.Context) -> None:
         keys = store.list_api_keys(account.id)
         active = [k.key_id for k in keys if not k.disabled]
         disabled = [k.key_id for k in keys if k.disabled]
-        perms = "viewer_module" if account.viewer_module else "-"
+        granted = [
+            name for name, on in (("viewer_module", account.viewer_module), ("ad_insights", account.ad_insights)) if on
+        ]
+        perms = ",".join(granted) or "-"
         click.echo(
             f"{account.name}\tpermissions={perms}\tip_privacy={account.ip_privacy}\tingest_key={account.ingest_key}\t"
             f"keys={','.join(active) or '-'}\tdisabled={','.join(disabled) or '-'}"
@@ -230,17 +259,25 @@ def import_command(ctx: click.Context, account: str, file: BinaryIO) -> None:
 
 
 @main.command()
-@click.option("--sessions", "count", type=click.IntRange(min=0), required=True, help="How many sessions.")
+@click.option("--sessions", "count", type=click.IntRange(min=0), required=True, help="How many content sessions.")
 @click.option("--days", type=click.FloatRange(min=0, min_open=True), default=31.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--end", "end_ms", type=int, default=None, help="End of the span, epoch ms [default: now].")
-def generate(count: int, days: float, seed: int, end_ms: int | None) -> None:
-    """Write COUNT realistic ended session documents as JSON Lines to stdout."""
+@click.option(
+    "--ads",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Scales the chance of every ad break: 1 gives about 0.45 ad sessions per content session, 0 none.",
+)
+def generate(count: int, days: float, seed: int, end_ms: int | None, ads: float) -> None:
+    """Write COUNT realistic ended content session documents as JSON Lines to stdout, each followed by
+    the ad sessions played in it."""
     from reelsight.generate.sessions import encode_jsonl, generate_sessions
 
     end = end_ms if end_ms is not None else SystemClock().now_ms()
     out = sys.stdout.buffer
-    docs = generate_sessions(count, seed=seed, end_ms=end, span_ms=round(days * 86_400_000))
+    docs = generate_sessions(count, seed=seed, end_ms=end, span_ms=round(days * 86_400_000), ads=ads)
     for line in encode_jsonl(docs):
         out.write(line)
     out.flush()

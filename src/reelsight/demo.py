@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import time
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from reelsight import credentials
@@ -11,11 +13,13 @@ from reelsight.clock import SystemClock
 from reelsight.errors import NotFoundInStore
 from reelsight.generate.sessions import generate_sessions
 from reelsight.ingest import conviva
+from reelsight.sessions.document import SessionDocument
 from reelsight.settings import Settings
 from reelsight.store.base import Store
-from reelsight.store.records import to_record
+from reelsight.store.records import SessionRecord, is_ad_session, to_record
 from reelsight.store.url import redacted, store_url_of
-from reelsight.web.sessions_route import PATH
+from reelsight.web import viewer_route
+from reelsight.web.sessions_route import AD_PATH, PATH
 
 if TYPE_CHECKING:
     from reelsight.simulate.background import BackgroundSimulation
@@ -35,22 +39,42 @@ def prepare_demo(
             viewer_module=True,
             business_error_patterns=("geo-blocked", "entitlement", "concurrent stream"),
             ingest_key=credentials.new_ingest_key(),
+            ad_insights=True,
         )
+    if not (account.viewer_module and account.ad_insights):  # a demo account from before ad insights
+        account = store.set_permissions(account.id, viewer_module=True, ad_insights=True)
     key_id, secret = credentials.new_key_id(), credentials.new_secret()
     store.add_api_key(account.id, key_id, credentials.hash_secret(secret))
     started = time.monotonic()
     now_ms = SystemClock().now_ms()
     docs = generate_sessions(count, seed=seed, end_ms=now_ms, span_ms=settings.retention_days * 86_400_000)
-    written = store.write_sessions(account.id, (to_record(d) for d in docs))
+    viewers: collections.Counter[str] = collections.Counter()
+    ads = collections.Counter[bool]()
+
+    def records(docs: Iterator[SessionDocument]) -> Iterator[SessionRecord]:
+        for doc in docs:
+            ads[is_ad_session(doc)] += 1
+            if isinstance(doc.viewer_id, str) and doc.viewer_id and not is_ad_session(doc):
+                viewers[doc.viewer_id] += 1
+            yield to_record(doc)
+
+    written = store.write_sessions(account.id, records(iter(docs)))
     echo(
         f"Loaded {written} sessions of the last {settings.retention_days} days into"
         f" {redacted(store_url_of(settings.store, settings.db))} "
         f"in {time.monotonic() - started:.1f} s."
     )
-    echo(f"Account {DEMO_ACCOUNT!r} (viewer module on)\n  API key id: {key_id}\n  secret:     {secret}")
+    echo(f"  ({ads[False]} content sessions, {ads[True]} ad sessions played in them)")
+    echo(f"Account {DEMO_ACCOUNT!r} (viewer module and ad insights on)\n  API key id: {key_id}\n  secret:     {secret}")
     echo("Geo and network data: IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0.")
+    base = f"http://{settings.host}:{settings.port}"
     echo("Try it (sessions that ended in the last 3 hours):")
-    echo(f"  curl -u '{key_id}:{secret}' 'http://{settings.host}:{settings.port}{PATH}?limit=5'")
+    echo(f"  curl -u '{key_id}:{secret}' '{base}{PATH}?limit=5'")
+    echo(f"  curl -u '{key_id}:{secret}' '{base}{AD_PATH}?limit=5'            # the ads played in them")
+    if viewers:
+        viewer, seen = viewers.most_common(1)[0]
+        lookup = f"{base}{viewer_route.PATH}?viewer_id={urllib.parse.quote(viewer)}"
+        echo(f"  curl -u '{key_id}:{secret}' '{lookup}'  # one viewer's {seen} sessions")
     gateway = f"http://{settings.host}:{settings.port}{conviva.gateway_prefix(settings.conviva_path_prefix)}"
     echo(
         f"Players with the Conviva JS SDK report here with gatewayUrl {gateway!r} and customer key "

@@ -593,3 +593,78 @@ AD_BREAKS: tuple[AdBreak, ...] = (
     AdBreak("FreeWheel", "Server Side", 90, "ad-20311", "cr-61009", ""),
     AdBreak("SpringServe", "Server Side", 45, "ad-30902", "cr-70411", "OMID"),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class AdCreative:
+    """One ad the generator's ad servers return: its ids, its asset name and planned duration."""
+
+    weight: float
+    ad_id: str
+    creative_id: str
+    title: str  # the ad session's asset name
+    system: str  # the ad server
+    technology: str  # "Client Side" (the player fetches the ad) or "Server Side" (stitched into the stream)
+    duration_s: int  # planned duration
+    api_framework: str  # "", "VPAID" or "OMID"
+    media_url: str  # the ad's own file; server-side ads play in the content's stream
+
+    @property
+    def is_skippable(self) -> bool:
+        """Client-side ads of 30 s or more may be skipped after five seconds."""
+        return self.technology == "Client Side" and self.duration_s >= 30
+
+
+# (ad server, technology, weight for on-demand content, weight for live content)
+AD_SYSTEMS: tuple[tuple[str, str, float, float], ...] = (
+    ("Google IMA", "Client Side", 55, 0),
+    ("FreeWheel", "Server Side", 30, 65),
+    ("SpringServe", "Server Side", 15, 35),
+)
+_ADVERTISERS: tuple[str, ...] = (
+    "Summit Energy Drink", "Northwind Bank", "Harbor Motors", "Bluebell Yogurt", "Orbit Mobile",
+    "Cedar Home Insurance", "Lumen Streaming Sticks", "Pine & Co. Outdoor", "Velvet Coffee",
+    "Atlas Airlines", "Greenleaf Grocers", "Nimbus Cloud Storage", "Redline Tyres", "Sunny Side Cereal",
+    "Quill Stationery", "Polar Ice Cream", "Copperpot Cookware", "Trailhead Running Shoes",
+)  # fmt: skip
+_AD_DURATIONS_S: tuple[tuple[int, float], ...] = ((15, 45), (30, 42), (6, 6), (20, 4), (60, 3))
+
+
+@cache
+def ad_creatives() -> tuple[AdCreative, ...]:
+    """Two to four creatives per advertiser and ad server (fixed, independent of any seed)."""
+    rng = random.Random(13)
+    durations = [d for d, _ in _AD_DURATIONS_S]
+    duration_weights = [w for _, w in _AD_DURATIONS_S]
+    result: list[AdCreative] = []
+    for number, (system, technology, _, _) in enumerate(AD_SYSTEMS):
+        for rank, advertiser in enumerate(_ADVERTISERS, start=1):
+            for variant in range(1, rng.randint(2, 4) + 1):
+                duration_s = rng.choices(durations, duration_weights)[0]
+                api = rng.choices(("", "VPAID", "OMID"), (70, 10, 20) if technology == "Client Side" else (80, 0, 20))[
+                    0
+                ]
+                creative_id = f"cr-{(number + 5) * 10_000 + rank * 100 + variant}"
+                result.append(
+                    AdCreative(
+                        weight=1.0 / rank**0.8 / variant,
+                        ad_id=f"ad-{(number + 1) * 10_000 + rank * 10 + variant}",
+                        creative_id=creative_id,
+                        title=f"{advertiser} - {duration_s}s spot {variant}",
+                        system=system,
+                        technology=technology,
+                        duration_s=duration_s,
+                        api_framework=api,
+                        media_url=f"https://ads.reelsight.example/creatives/{creative_id}/{duration_s}s.mp4",
+                    )
+                )
+    return tuple(result)
+
+
+# Ad errors: never business failures (none matches the business-error patterns).
+AD_START_FAILURES: tuple[str, ...] = (
+    "VAST error 405: media file could not be played",
+    "VAST error 402: media file timeout",
+    "VPAID error 901: creative failed to initialise",
+)
+AD_PLAYBACK_FAILURES: tuple[str, ...] = ("Ad media decode error", "Ad segment download failed")

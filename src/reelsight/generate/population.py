@@ -1,6 +1,9 @@
-"""The generator's viewer population: devices with stable ids, place, network and subscription.
+"""The generator's viewer population: households of one to three devices, each device with a stable id.
 
-Devices are created lazily on first draw and drawn with a heavy skew, so some recur many times.
+Devices are created lazily on first draw and drawn with a heavy skew, so some recur many times. The
+devices of one household share its viewer id, place, home network, subscription and home address;
+the home address changes now and then (a new DHCP lease), a phone on a cellular network changes
+address every few hours.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import math
 import random
 from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from reelsight.generate.catalogue import (
@@ -29,9 +32,20 @@ from reelsight.generate.catalogue import (
 T = TypeVar("T")
 
 _UINT32 = 0xFFFF_FFFF
-_DOCUMENTATION_IPV4_BLOCKS = ("192.0.2", "198.51.100", "203.0.113")
 # Share of mobile-device viewers on a cellular network rather than home broadband.
 CELLULAR_SHARE = 0.35
+# Devices per household, for the households that devices are grouped into (three slots each).
+HOUSEHOLD_DEVICES: tuple[tuple[int, float], ...] = ((1, 0.4), (2, 0.35), (3, 0.25))
+_SLOTS = 3
+IPV6_SHARE = 0.3
+# How long a home address lasts, drawn per household (days); a cellular address lasts hours.
+HOME_LEASE_DAYS: tuple[tuple[int, float], ...] = ((7, 0.1), (30, 0.3), (90, 0.35), (365, 0.25))
+CELLULAR_LEASE_MS = 4 * 3_600_000
+_DAY_MS = 86_400_000
+# IPv4 addresses come from the shared address space 100.64.0.0/10 (RFC 6598): 2**22 addresses that
+# are never a real subscriber's public address.
+_POOL_BITS = 22
+_POOL_MASK = (1 << _POOL_BITS) - 1
 
 
 class Weighted(Generic[T]):
@@ -94,9 +108,40 @@ class Device:
     dimensions: dict[str, str]  # the device part of selected_dimensions (app_version excluded)
 
 
+@dataclass(frozen=True, slots=True)
+class Household:
+    """The people behind one to three devices: one viewer id, one home, one subscription."""
+
+    number: int  # unique in the population
+    viewer_id: str
+    where: Where
+    isp: Isp  # the home's fixed-line network
+    tier: str
+    experiment: str
+    address_salt: int
+    lease_ms: int  # how long a home address lasts
+    lease_phase_ms: int
+    ipv6_prefix: str  # "2001:db8:x:y", or "" when the home has no IPv6
+
+
+def pool_address(value: int) -> str:
+    """The IPv4 address of a number in 100.64.0.0/10 (its low 22 bits)."""
+    value &= _POOL_MASK
+    return f"100.{64 + (value >> 16)}.{(value >> 8) & 255}.{value & 255}"
+
+
+def _mix(salt: int, epoch: int) -> int:
+    """A well-spread 32-bit number of (salt, epoch): a home's address in one lease period."""
+    value = ((salt ^ (epoch * 0x9E37_79B1)) * 0x85EB_CA6B) & _UINT32
+    return (value ^ (value >> 13)) * 0xC2B2_AE35 & _UINT32
+
+
 @dataclass(slots=True)
 class Client:
-    """One device of the population: what stays the same across its sessions."""
+    """One device of the population: what stays the same across its sessions.
+
+    Its IPv4 address changes over time: :meth:`ip_at`.
+    """
 
     client_id: str
     viewer_id: str
@@ -105,7 +150,6 @@ class Client:
     isp: Isp
     asn_value: str
     asn_description: str
-    ip: str
     ipv6: str
     tier: str
     experiment: str
@@ -115,16 +159,52 @@ class Client:
     quality: float  # multiplies start-up time and stalls: device factor x network factor
     log_startup_ms: float  # log of this device's median video start time
     salt: int
+    household: Household
+    cellular: bool
     sessions: int = 0
+    # The address of the lease period ``_lease``: a home's (its salt, period and phase) or, on a
+    # cellular network, the device's own.
+    _address_salt: int = field(default=0, init=False, repr=False)
+    _lease_ms: int = field(default=CELLULAR_LEASE_MS, init=False, repr=False)
+    _lease_phase_ms: int = field(default=0, init=False, repr=False)
+    _lease: int = field(default=-1, init=False, repr=False)
+    _address: str = field(default="", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.cellular:
+            self._address_salt = self.salt
+        else:
+            home = self.household
+            self._address_salt, self._lease_ms, self._lease_phase_ms = (
+                home.address_salt,
+                home.lease_ms,
+                home.lease_phase_ms,
+            )
+
+    def ip_at(self, epoch_ms: int) -> str:
+        """The device's IPv4 address at ``epoch_ms``: the home's address of that lease period, or on a
+        cellular network one that changes every few hours."""
+        lease = (epoch_ms + self._lease_phase_ms) // self._lease_ms
+        if lease != self._lease:
+            self._lease, self._address = lease, pool_address(_mix(self._address_salt, lease))
+        return self._address
 
 
 class Population:
-    """Draws clients (creating them on first draw) and numbers their sessions without repeats."""
+    """Draws clients (creating them on first draw) and numbers their sessions without repeats.
+
+    Clients are grouped into households by a fixed permutation of their indices into slots of three:
+    a household takes the first one to three slots of its group, each other slot is a household of
+    one. So any device's household is known when it is first drawn, whatever the order of draws.
+    """
 
     def __init__(self, rng: random.Random, size: int) -> None:
         self._rng = rng
         self._size = size
         self._clients: dict[int, Client] = {}
+        self._households: dict[int, Household] = {}
+        self._group_sizes: dict[int, int] = {}
+        self._spread = _coprime_multiplier(size)
         self._client_salt = rng.getrandbits(32)
         self._viewer_salt = rng.randrange(10_000_000)
         self._profiles = Weighted((p, p.weight) for p in DEVICES)
@@ -138,6 +218,8 @@ class Population:
         self._tiers = Weighted(SUBSCRIPTION_TIERS)
         self._experiments = Weighted(EXPERIMENTS)
         self._releases = Weighted(APP_RELEASES)
+        self._household_devices = Weighted(HOUSEHOLD_DEVICES)
+        self._leases = Weighted(HOME_LEASE_DAYS)
 
     def draw(self) -> Client:
         # Skewed: index 0 is the heaviest viewer; with size n/3 most devices are seen a few times.
@@ -156,17 +238,20 @@ class Population:
 
     def _new_client(self, index: int) -> Client:
         rng = self._rng
+        home = self._household(index)
         device = self._device()
-        where = self._places.pick(rng)
+        where = home.where
         cellular = device.profile.is_mobile and rng.random() < CELLULAR_SHARE
-        isp = self._isps[where.country_code, cellular].pick(rng)
+        isp = self._isps[where.country_code, True].pick(rng) if cellular else home.isp
         # The last part is a bijection of the index, so two clients never share an id.
         last = (index * 2_654_435_761 + self._client_salt) & _UINT32
         client_id = f"{rng.getrandbits(32)}.{rng.getrandbits(32)}.{rng.getrandbits(32)}.{last}"
-        viewer = (index * 7919 + self._viewer_salt) % 10_000_000
         ipv6 = ""
-        if rng.random() < 0.3:
-            ipv6 = f"2001:db8:{rng.getrandbits(16):x}:{rng.getrandbits(16):x}::{rng.getrandbits(16):x}"
+        if cellular:
+            if rng.random() < IPV6_SHARE:
+                ipv6 = f"2001:db8:{rng.getrandbits(16):x}:{rng.getrandbits(16):x}::{rng.getrandbits(16):x}"
+        elif home.ipv6_prefix:
+            ipv6 = f"{home.ipv6_prefix}::{rng.getrandbits(16):x}"
         release = self._releases.pick(rng)
         connection_type = ""
         if rng.random() < 0.6:
@@ -174,22 +259,55 @@ class Population:
         quality = device.profile.startup_factor * isp.quality
         return Client(
             client_id=client_id,
-            viewer_id=f"viewer-{viewer:07d}",
+            viewer_id=home.viewer_id,
             device=device,
             where=where,
             isp=isp,
             asn_value=str(isp.asn),
             asn_description=isp.description,
-            ip=f"{rng.choice(_DOCUMENTATION_IPV4_BLOCKS)}.{rng.randrange(1, 255)}",
             ipv6=ipv6,
-            tier=self._tiers.pick(rng),
-            experiment=self._experiments.pick(rng),
+            tier=home.tier,
+            experiment=home.experiment,
             app_build=f"{release}+{rng.randrange(1000, 9999)}",
             connection_type=connection_type,
             dimensions={"app_version": f"{device.profile.app_prefix}{release}", **device.dimensions},
             quality=quality,
             log_startup_ms=math.log(850.0 * quality),
             salt=rng.getrandbits(32),
+            household=home,
+            cellular=cellular,
+        )
+
+    def _household(self, index: int) -> Household:
+        """The household of client ``index``, created on the first draw of any of its devices."""
+        slot = index * self._spread % self._size
+        group, position = divmod(slot, _SLOTS)
+        members = self._group_sizes.get(group)
+        if members is None:
+            members = self._group_sizes[group] = self._household_devices.pick(self._rng)
+        number = group * _SLOTS + (0 if position < members else position)
+        home = self._households.get(number)
+        if home is None:
+            home = self._households[number] = self._new_household(number)
+        return home
+
+    def _new_household(self, number: int) -> Household:
+        rng = self._rng
+        where = self._places.pick(rng)
+        viewer = (number * 7919 + self._viewer_salt) % 10_000_000
+        lease_ms = self._leases.pick(rng) * _DAY_MS
+        ipv6_prefix = f"2001:db8:{rng.getrandbits(16):x}:{rng.getrandbits(16):x}" if rng.random() < IPV6_SHARE else ""
+        return Household(
+            number=number,
+            viewer_id=f"viewer-{viewer:07d}",
+            where=where,
+            isp=self._isps[where.country_code, False].pick(rng),
+            tier=self._tiers.pick(rng),
+            experiment=self._experiments.pick(rng),
+            address_salt=rng.getrandbits(32),
+            lease_ms=lease_ms,
+            lease_phase_ms=int(rng.random() * lease_ms),
+            ipv6_prefix=ipv6_prefix,
         )
 
     def _device(self) -> Device:
@@ -224,3 +342,11 @@ class Population:
                 },
             )
         return device
+
+
+def _coprime_multiplier(size: int) -> int:
+    """A multiplier coprime with ``size``: ``i * m % size`` is then a permutation of ``range(size)``."""
+    multiplier = 2_654_435_761 % size if size > 1 else 1
+    while math.gcd(multiplier, size) != 1:
+        multiplier += 1
+    return multiplier

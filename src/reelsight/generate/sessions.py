@@ -1,6 +1,7 @@
 """Realistic synthetic ended sessions, built directly as documents for demos, benchmarks and load tests.
 
 Deterministic for a seed: traffic follows a daily and weekly curve, mixes are skewed, metrics correlate.
+Each content session is followed by the ad sessions that played in it (``ads.py``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ from dataclasses import dataclass
 
 import msgspec
 
+from reelsight.generate.ads import PREROLL, AdBreak, AdPlanner
 from reelsight.generate.catalogue import (
-    AD_BREAKS,
     BUSINESS_FAILURES,
-    PREROLL_CHANCE,
     TECH_FAILURES,
     WARNINGS,
-    AdBreak,
     Asset,
     Cdn,
     assets,
@@ -26,6 +25,7 @@ from reelsight.generate.catalogue import (
 )
 from reelsight.generate.population import Client, Population, Weighted
 from reelsight.sessions.document import (
+    AD_DIMENSION_KEYS,
     EPOCH_MS_MAX,
     EPOCH_MS_MIN,
     Asn,
@@ -69,16 +69,6 @@ WEEKDAY_WEIGHT: tuple[float, ...] = (0.92, 0.90, 0.93, 0.97, 1.08, 1.20, 1.15)
 _EPOCH_WEEKDAY = 3
 
 # Keys of the three disjoint parts selected_dimensions is assembled from, per document.
-AD_DIMENSION_KEYS: tuple[str, ...] = (
-    "ad_creative_id",
-    "ad_id",
-    "ad_media_file_api_framework",
-    "ad_planned_duration",
-    "ad_position",
-    "ad_sequence",
-    "ad_system",
-    "ad_technology",
-)
 CONTENT_DIMENSION_KEYS: tuple[str, ...] = (
     "content_category",
     "content_meta_channel",
@@ -87,24 +77,42 @@ CONTENT_DIMENSION_KEYS: tuple[str, ...] = (
     "video_asset_name",
 )
 _NO_AD_DIMENSIONS: dict[str, str] = dict.fromkeys(AD_DIMENSION_KEYS, "")
+# The content session's custom tags its ad sessions carry too (the viewer's, not the viewing's).
+_AD_TAG_KEYS = frozenset(("subscription_tier", "experiment", "app_build", "connection_type"))
 
 
-def generate_sessions(n: int, *, seed: int = 0, end_ms: int, span_ms: int = 31 * DAY_MS) -> Iterator[SessionDocument]:
-    """n ended session documents whose end timestamps lie in [end_ms - span_ms, end_ms).
+def generate_sessions(
+    n: int, *, seed: int = 0, end_ms: int, span_ms: int = 31 * DAY_MS, ads: float = 1.0
+) -> Iterator[SessionDocument]:
+    """n ended content sessions whose end timestamps lie in [end_ms - span_ms, end_ms), each followed
+    by the ad sessions that played in it.
 
-    The same arguments give the same documents. Every document passes ``validate`` unchanged and
-    ``conviva_session_id`` is unique among them. Start times may precede the span. Arguments are
-    checked when called (``ValueError``), documents are made lazily.
+    ``ads`` scales the share of ad-supported sessions (``ads.AD_SUPPORTED_SHARE``): 1.0 gives about 0.45
+    ad sessions per content session (pre-rolls on most ad-supported on-demand sessions, mid-rolls in
+    long ones, some post-rolls and live breaks), 0 none. An ad session names its content session in
+    ``tags.selected_dimensions.content_session_id``, has its client id and lies inside its time span;
+    ads that ended before the span are left out. The same arguments give the same documents. Every
+    document passes ``validate`` unchanged and ``conviva_session_id`` is unique among them. Start
+    times may precede the span. Arguments are checked when called (``ValueError``), documents are
+    made lazily.
     """
     if n < 0:
         raise ValueError("n must not be negative")
     if span_ms <= 0:
         raise ValueError("span_ms must be positive")
+    if not ads >= 0:
+        raise ValueError("ads must not be negative")
     # Sessions last under a day, so a span starting two days after 2000-01-01 keeps every start valid.
     if end_ms - span_ms < EPOCH_MS_MIN + 2 * DAY_MS or end_ms > EPOCH_MS_MAX:
         raise ValueError("the span must lie between 2000-01-03 and 2200-01-01")
-    factory = _SessionFactory(n, seed, end_ms, span_ms)
-    return (factory.document() for _ in range(n))
+    return _documents(_SessionFactory(n, seed, end_ms, span_ms, ads), n)
+
+
+def _documents(factory: _SessionFactory, n: int) -> Iterator[SessionDocument]:
+    for _ in range(n):
+        content, ad_sessions = factory.session()
+        yield content
+        yield from ad_sessions
 
 
 def encode_jsonl(docs: Iterable[SessionDocument]) -> Iterator[bytes]:
@@ -135,20 +143,24 @@ class _EndTimes:
 
 
 class _IsoDates:
-    """``iso_from_epoch_ms`` with the date part cached per day: formatting dominates otherwise."""
+    """``iso_from_epoch_ms`` with the text up to the minute cached (and the date): formatting dominates otherwise."""
 
     def __init__(self) -> None:
         self._days: dict[int, str] = {}
+        self._minutes: dict[int, str] = {}
 
     def __call__(self, epoch_ms: int) -> str:
-        day, ms = divmod(epoch_ms, DAY_MS)
-        prefix = self._days.get(day)
+        minute, ms = divmod(epoch_ms, 60_000)
+        prefix = self._minutes.get(minute)
         if prefix is None:
-            prefix = self._days[day] = iso_from_epoch_ms(day * DAY_MS)[:11]
+            day, minute_of_day = divmod(minute, 1440)
+            date = self._days.get(day)
+            if date is None:
+                date = self._days[day] = iso_from_epoch_ms(day * DAY_MS)[:11]
+            hour, minute_of_hour = divmod(minute_of_day, 60)
+            prefix = self._minutes[minute] = f"{date}{hour:02d}:{minute_of_hour:02d}:"
         seconds, milli = divmod(ms, 1000)
-        minutes, sec = divmod(seconds, 60)
-        hours, minute = divmod(minutes, 60)
-        return f"{prefix}{hours:02d}:{minute:02d}:{sec:02d}.{milli:03d}Z"
+        return f"{prefix}{seconds:02d}.{milli:03d}Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,40 +169,36 @@ class _Content:
     dimensions: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class _Ad:
-    ad_break: AdBreak
-    dimensions: dict[str, str]
-
-
 class _SessionFactory:
     """Holds the weighted tables and the growing viewer population for one generator run."""
 
-    def __init__(self, n: int, seed: int, end_ms: int, span_ms: int) -> None:
+    def __init__(self, n: int, seed: int, end_ms: int, span_ms: int, ads: float) -> None:
         rng = self._rng = random.Random(seed)
+        self._span_start_ms = end_ms - span_ms
         self._end_times = _EndTimes(end_ms, span_ms)
         self._iso = _IsoDates()
         # About three sessions per device on average.
         self._population = Population(rng, max(64, n // 3))
         self._cdns: Weighted[Cdn] = Weighted((c, c.weight) for c in cdns())
         self._contents = Weighted((_content(a), a.weight) for a in assets())
-        self._ads = tuple(_ad(b) for b in AD_BREAKS)
+        self._ads = AdPlanner(ads)
+        self._ad_tags: dict[str, dict[str, str]] = {}  # per client: its ad sessions' custom tags
 
-    def document(self) -> SessionDocument:
+    def session(self) -> tuple[SessionDocument, list[SessionDocument]]:
+        """One content session and its ad sessions."""
         rng = self._rng
         rand = rng.random
         client = self._population.draw()
         device = client.device
         profile = device.profile
-        content = self._contents.pick(rng)
-        asset = content.asset
+        choice = self._contents.pick(rng)
+        asset = choice.asset
         is_live = asset.category == "Live"
         end_ms = self._end_times.sample(rng)
 
-        ad: _Ad | None = None
-        preroll_chance = PREROLL_CHANCE[client.tier] * (0.5 if is_live else 1.0)
-        if preroll_chance and rand() < preroll_chance:
-            ad = self._ads[int(rand() * len(self._ads))]
+        planner = self._ads
+        ad_system = planner.system(rng, client.tier, is_live)
+        breaks: list[tuple[int, AdBreak]] = []  # (ms after the session's start, break)
 
         roll = rand()
         ebvs = roll < EBVS_SHARE
@@ -204,6 +212,13 @@ class _SessionFactory:
         if ebvs or start_failure:
             if ebvs:
                 duration_ms = min(120_000, 200 + int(math.exp(rng.gauss(8.6, 1.0))))
+                if ad_system is not None and planner.wants_preroll(rng, is_live):
+                    # The viewer left in the first 40 s of the pre-roll (or just after a short one).
+                    left_ms = 500 + int(rand() * 40_000)
+                    cut = planner.pod(rng, PREROLL, ad_system, client, asset, budget_ms=left_ms)
+                    if cut.ads:
+                        breaks.append((0, cut))
+                        duration_ms = left_ms + int(rand() * 300)
             else:
                 duration_ms = min(60_000, 300 + int(math.exp(rng.gauss(8.2, 0.8))))
             start_ms = end_ms - duration_ms
@@ -232,10 +247,15 @@ class _SessionFactory:
                 errors.append(ErrorEvent(WARNINGS[0], False, end_ms - duration_ms // 3))
             cdn_names, edge, group = self._network(rng, empty_chance=0.4 if ebvs else 0.1)
         else:
-            metrics, duration_ms = self._joined_metrics(rng, client, asset, ad, playback_failure)
+            metrics, startup_ms, body_ms, resume_ms = self._joined_metrics(rng, client, asset, playback_failure)
+            duration_ms = startup_ms + body_ms
+            if ad_system is not None:
+                duration_ms = planner.joined_breaks(
+                    rng, breaks, ad_system, client, asset, metrics, startup_ms, body_ms, resume_ms, playback_failure
+                )
             start_ms = end_ms - duration_ms
             if rand() < 0.06:
-                kinds = len(WARNINGS) if ad is not None else len(WARNINGS) - 1
+                kinds = len(WARNINGS) if breaks else len(WARNINGS) - 1
                 for _ in range(1 + int(rand() * 2)):
                     when = start_ms + int(rand() * duration_ms)
                     errors.append(ErrorEvent(WARNINGS[int(rand() * kinds)], False, when))
@@ -247,14 +267,15 @@ class _SessionFactory:
 
         iso = self._iso
         where = client.where
+        preroll = breaks[0][1] if breaks and breaks[0][0] == 0 and breaks[0][1].position == PREROLL else None
         custom_tags = {
             "subscription_tier": client.tier,
             "experiment": client.experiment,
             "app_build": client.app_build,
-            "has_preroll": "true" if ad is not None else "false",
+            "has_preroll": "true" if preroll is not None else "false",
         }
-        if ad is not None:
-            custom_tags["ad_break_duration"] = str(ad.ad_break.duration_s)
+        if preroll is not None:
+            custom_tags["ad_break_duration"] = str(sum(a.creative.duration_s for a in preroll.ads))
         if rand() < 0.5:
             custom_tags["autoplay"] = "true" if rand() < 0.3 else "false"
         if client.connection_type:
@@ -263,7 +284,7 @@ class _SessionFactory:
             custom_tags["drm"] = profile.drm
 
         session_id = self._population.next_session_id(client)
-        return SessionDocument(
+        content = SessionDocument(
             conviva_session_id=f"{client.client_id}.{session_id}",
             client_id=client.client_id,
             session_id=session_id,
@@ -311,19 +332,33 @@ class _SessionFactory:
                 isp=client.isp.name,
                 last_cdn_edge_server=edge,
                 last_cdn_group_id=group,
-                ip=client.ip,
+                ip=client.ip_at(start_ms),
                 ipv6=client.ipv6,
             ),
             tags=Tags(
-                selected_dimensions=SelectedDimensions(
-                    **client.dimensions,
-                    **content.dimensions,
-                    **(_NO_AD_DIMENSIONS if ad is None else ad.dimensions),
-                ),
+                selected_dimensions=SelectedDimensions(**client.dimensions, **choice.dimensions, **_NO_AD_DIMENSIONS),
                 custom_tags=custom_tags,
             ),
             viewer_id=client.viewer_id,
         )
+        if not breaks:
+            return content, []
+        ad_tags = self._ad_tags.get(client.client_id)
+        if ad_tags is None:
+            ad_tags = self._ad_tags[client.client_id] = {k: v for k, v in custom_tags.items() if k in _AD_TAG_KEYS}
+        ad_sessions: list[SessionDocument] = []
+        for offset_ms, ad_break in breaks:
+            ad_sessions += planner.documents(
+                ad_break,
+                start_ms + offset_ms,
+                min_end_ms=self._span_start_ms,
+                content=content,
+                client=client,
+                next_session_id=self._population.next_session_id,
+                iso=iso,
+                custom_tags=ad_tags,
+            )
+        return content, ad_sessions
 
     def _network(self, rng: random.Random, empty_chance: float) -> tuple[list[str], str, str]:
         """CDN names (usually one, sometimes a switch to a second), last edge server and group id."""
@@ -341,14 +376,14 @@ class _SessionFactory:
         return names, edge, group
 
     def _joined_metrics(
-        self, rng: random.Random, client: Client, asset: Asset, ad: _Ad | None, failed: bool
-    ) -> tuple[LifetimeMetrics, int]:
-        """Metrics of a session that reached playing, and its wall-clock duration in ms."""
+        self, rng: random.Random, client: Client, asset: Asset, failed: bool
+    ) -> tuple[LifetimeMetrics, int, int, int]:
+        """Metrics of a session that reached playing; its start-up time, the wall-clock ms from
+        joining to the end (ad breaks not included) and the playhead it resumed from."""
         rand = rng.random
         quality = client.quality
         profile = client.device.profile
         startup_ms = min(8000, max(300, int(math.exp(rng.gauss(client.log_startup_ms, 0.5)))))
-        ad_ms = ad.ad_break.duration_s * 1000 + int(rand() * 1500) if ad is not None else 0
 
         length_ms = asset.length_ms
         live = length_ms == 0
@@ -427,7 +462,7 @@ class _SessionFactory:
             video_start_time_ms=startup_ms,
         )
         overhead_ms = int(rand() * 1500) + seeks * 200
-        return metrics, startup_ms + ad_ms + playing_ms + rebuffering_ms + paused_ms + overhead_ms
+        return metrics, startup_ms, playing_ms + rebuffering_ms + paused_ms + overhead_ms, resume_ms
 
 
 def _content(asset: Asset) -> _Content:
@@ -439,21 +474,5 @@ def _content(asset: Asset) -> _Content:
             "content_meta_show_title": asset.show_title,
             "content_session_id": "",
             "video_asset_name": asset.name,
-        },
-    )
-
-
-def _ad(ad_break: AdBreak) -> _Ad:
-    return _Ad(
-        ad_break,
-        {
-            "ad_creative_id": ad_break.creative_id,
-            "ad_id": ad_break.ad_id,
-            "ad_media_file_api_framework": ad_break.api_framework,
-            "ad_planned_duration": str(ad_break.duration_s),
-            "ad_position": "Preroll",
-            "ad_sequence": "1",
-            "ad_system": ad_break.system,
-            "ad_technology": ad_break.technology,
         },
     )

@@ -117,12 +117,61 @@ class MetadataUpdate(_Event, tag="metadata"):
     metadata: dict[str, str] = {}
 
 
+class AdPosition(StrEnum):
+    PRE = "pre"
+    MID = "mid"
+    POST = "post"
+
+
+class AdInfo(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """What an ad session reports of its ad; each field fills one ``ad_*`` selected dimension."""
+
+    ad_id: str = ""
+    creative_id: str = ""
+    system: str = ""  # the ad server, e.g. "Google Ad Manager"
+    technology: str = ""  # "Client Side" or "Server Side"
+    position: AdPosition | None = None
+    sequence: int = 0  # 1-based place in its ad break; 0: unknown
+    planned_duration_ms: int = 0  # 0: unknown
+    api_framework: str = ""  # VPAID, SIMID, ...
+
+
+class AdBreakStart(_Event, tag="ad_break_start"):
+    """On a content session: an ad break begins; until ``ad_break_end`` its time is ad time."""
+
+    position: AdPosition | None = None
+
+
+class AdBreakEnd(_Event, tag="ad_break_end"):
+    pass
+
+
+class AdStart(Start, tag="ad_start"):
+    """Opens an ad session: its own ``session_id``, its content session's ``client_id`` and
+    ``content_session_id``. Then the usual events, and ``ad_end``, ``ad_skip`` or expiry."""
+
+    content_session_id: str = ""  # required: the native decoder refuses an ad start without it
+    ad: AdInfo = AdInfo()
+
+
+class AdError(PlayerError, tag="ad_error"):
+    """An error of the ad (a fatal one before its first frame is the ad's start failure)."""
+
+
 class Heartbeat(_Event, tag="heartbeat"):
     """ "Still here": nothing changed. Keeps a quiet session (steady playback) from expiring."""
 
 
 class End(_Event, tag="end"):
     pass
+
+
+class AdEnd(End, tag="ad_end"):
+    """The ad played to its end: the ad session ends."""
+
+
+class AdSkip(End, tag="ad_skip"):
+    """The viewer skipped the ad: the ad session ends, tagged ``ad_skipped``."""
 
 
 class RepeatedStart(Start, tag="repeated_start"):
@@ -162,6 +211,12 @@ NativeEvent = (
     | MetadataUpdate
     | Heartbeat
     | End
+    | AdBreakStart
+    | AdBreakEnd
+    | AdStart
+    | AdError
+    | AdEnd
+    | AdSkip
 )
 Event = NativeEvent | RepeatedStart | CdnUpdate | Snapshot
 EVENT_TYPES: tuple[type[_Event], ...] = (
@@ -177,10 +232,43 @@ EVENT_TYPES: tuple[type[_Event], ...] = (
     MetadataUpdate,
     Heartbeat,
     End,
+    AdBreakStart,
+    AdBreakEnd,
+    AdStart,
+    AdError,
+    AdEnd,
+    AdSkip,
     RepeatedStart,
     CdnUpdate,
     Snapshot,
 )
+
+
+# The ad positions as stored in ``ad_position`` (the Conviva SDK's own names).
+AD_POSITION_NAMES: dict[AdPosition, str] = {
+    AdPosition.PRE: "Pre-roll",
+    AdPosition.MID: "Mid-roll",
+    AdPosition.POST: "Post-roll",
+}
+# The custom tag an ``ad_skip`` sets on its ad session.
+AD_SKIPPED_TAG = "ad_skipped"
+
+
+def ad_metadata(event: AdStart) -> dict[str, str]:
+    """An ad start's ad fields as the selected dimensions they fill (unknown ones left out)."""
+    ad = event.ad
+    fields = {
+        "content_session_id": event.content_session_id,
+        "ad_id": ad.ad_id,
+        "ad_creative_id": ad.creative_id,
+        "ad_system": ad.system,
+        "ad_technology": ad.technology,
+        "ad_position": AD_POSITION_NAMES[ad.position] if ad.position is not None else "",
+        "ad_sequence": str(ad.sequence) if ad.sequence > 0 else "",
+        "ad_planned_duration": str(round(ad.planned_duration_ms / 1000)) if ad.planned_duration_ms > 0 else "",
+        "ad_media_file_api_framework": ad.api_framework,
+    }
+    return {key: value for key, value in fields.items() if value}
 
 
 def event_sort_key(event: Event) -> tuple[int, int]:

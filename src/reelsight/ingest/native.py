@@ -18,6 +18,7 @@ from reelsight.ingest.events import (
     MAX_METADATA_KEYS,
     MAX_METADATA_VALUE_CHARS,
     MAX_TEXT_CHARS,
+    AdStart,
     Bitrate,
     CdnChange,
     Event,
@@ -28,7 +29,7 @@ from reelsight.ingest.events import (
     Playhead,
     Start,
 )
-from reelsight.sessions.document import is_valid_client_id, is_valid_session_id
+from reelsight.sessions.document import CONTENT_SESSION_ID_KEY, is_valid_client_id, is_valid_session_id
 
 PROTOCOL_VERSION = 1
 MAX_EVENT_AGE_MS = 24 * 3_600_000  # a corrected event time older than this is refused
@@ -89,6 +90,24 @@ def _metadata(metadata: dict[str, str]) -> None:
         if any(c in key or c in value for c in "\x1e\x1f"):
             raise ValueError("metadata keys and values must not contain the characters U+001E or U+001F")
         _text(f"metadata[{key!r}]", value, MAX_METADATA_VALUE_CHARS)
+    if CONTENT_SESSION_ID_KEY in metadata:
+        raise ValueError(
+            f"metadata must not set {CONTENT_SESSION_ID_KEY!r}: an ad_start event names its content session"
+        )
+
+
+def _ad(event: AdStart) -> None:
+    if not is_valid_session_id(event.content_session_id):
+        raise ValueError("content_session_id must be the content session's session_id (a signed 32-bit integer)")
+    if event.content_session_id == event.session_id:
+        raise ValueError("an ad session's session_id must differ from its content_session_id")
+    ad = event.ad
+    for name in ("ad_id", "creative_id", "system", "technology", "api_framework"):
+        _text(f"ad.{name}", getattr(ad, name), 256)
+    if not 0 <= ad.sequence <= 1000:
+        raise ValueError("ad.sequence must be from 0 (unknown) to 1000")
+    if not 0 <= ad.planned_duration_ms <= 86_400_000:
+        raise ValueError("ad.planned_duration_ms must be from 0 (unknown) to 24 hours")
 
 
 def check_event(event: Event) -> None:
@@ -105,6 +124,8 @@ def check_event(event: Event) -> None:
         _text("user_agent", event.user_agent)
         _text("viewer_id", event.viewer_id, 256)
         _metadata(event.metadata)
+        if isinstance(event, AdStart):
+            _ad(event)
     elif isinstance(event, MetadataUpdate):
         if event.content is not None:
             _text("content.asset", event.content.asset)
@@ -164,16 +185,30 @@ def decode_batch(batch: NativeBatch, *, receive_ms: int, new_client_id: Callable
             rejected[index] = "t_ms is more than 24 hours before or 5 minutes after the batch's send time"
             continue
         # A session that starts without a client id gets one; its other events in the batch share it.
-        if isinstance(event, Start) and not event.client_id and event.session_id not in assigned:
+        # An ad session shares its content session's (assigned below, if that started in this batch).
+        if (
+            isinstance(event, Start)
+            and not isinstance(event, AdStart)
+            and not event.client_id
+            and event.session_id not in assigned
+        ):
             assigned[event.session_id] = new_client_id(event)
         event.t_ms = corrected
         decoded.append((index, event))
+    for _index, event in decoded:
+        if isinstance(event, AdStart) and not event.client_id and event.session_id not in assigned:
+            content_client_id = assigned.get(event.content_session_id)
+            if content_client_id is not None:
+                assigned[event.session_id] = content_client_id
 
     kept: list[tuple[int, Event]] = []
     for index, event in decoded:
         if not event.client_id:
             if event.session_id not in assigned:
-                rejected[index] = "client_id is required (only a start event may omit it, to be assigned one)"
+                rejected[index] = (
+                    "client_id is required (only a start event may omit it, to be assigned one; an ad_start "
+                    "may omit it when its content session starts in the same batch)"
+                )
                 continue
             event.client_id = assigned[event.session_id]
         kept.append((index, event))

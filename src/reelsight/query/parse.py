@@ -46,7 +46,7 @@ class SessionQuery:
     dimensions: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
-def _parse_limit(value: str) -> int:
+def parse_limit(value: str) -> int:
     if not _LIMIT.fullmatch(value) or not 1 <= int(value) <= MAX_LIMIT:
         raise InvalidParameter(f"limit must be an integer from 1 to {MAX_LIMIT}", "limit")
     return int(value)
@@ -88,7 +88,7 @@ def parse_query(items: Sequence[tuple[str, str]], now_ms: int) -> SessionQuery:
         else:
             multi.setdefault(name, []).append(value)
 
-    limit = _parse_limit(single["limit"]) if "limit" in single else DEFAULT_LIMIT
+    limit = parse_limit(single["limit"]) if "limit" in single else DEFAULT_LIMIT
     start_ms, end_ms = resolve_time_range(single, now_ms)
 
     def values(name: str) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ that every store compiles the same semantics and none re-derives them:
 - ``tag``: the custom tag ``key`` has one of ``values``; the value ``""`` also matches a session
   that has no tag ``key`` at all.
 
-All matches must hold (AND), on sessions that ended with ``start_ms <= end_ms < end_ms``. ``field``
+All matches must hold (AND), on sessions of ``kind`` that ended with ``start_ms <= end_ms < end_ms``. ``field``
 is a fixed identifier from the tables below (never user input); a store maps it to its column.
 """
 
@@ -22,6 +22,7 @@ from reelsight.query.dimensions import DIMENSIONS_BY_PARAM
 from reelsight.query.parse import SessionQuery
 
 MatchKind = Literal["scalar", "any_element", "tag"]
+SessionKind = Literal["content", "ad"]  # content sessions, or the ad sessions played inside them
 ID_FIELDS = ("session_id", "client_id")
 
 
@@ -39,6 +40,7 @@ class Selection:
     end_ms: int
     limit: int
     matches: tuple[Match, ...]
+    kind: SessionKind = "content"
 
     @property
     def by_id(self) -> bool:
@@ -46,7 +48,7 @@ class Selection:
         return any(m.kind == "scalar" and m.field in ID_FIELDS for m in self.matches)
 
 
-def selection(query: SessionQuery) -> Selection:
+def selection(query: SessionQuery, kind: SessionKind = "content") -> Selection:
     matches: list[Match] = [Match("scalar", name, values) for name, values in query.flags]
     for field, ids in (("session_id", query.session_ids), ("client_id", query.client_ids)):
         if ids:
@@ -58,4 +60,4 @@ def selection(query: SessionQuery) -> Selection:
         else:
             matches.append(Match("scalar", dimension.column, values))
     matches += [Match("tag", "tags", values, key) for key, values in query.tags]
-    return Selection(query.start_ms, query.end_ms, query.limit, tuple(matches))
+    return Selection(query.start_ms, query.end_ms, query.limit, tuple(matches), kind)

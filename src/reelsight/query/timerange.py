@@ -90,21 +90,26 @@ def _bound(given: dict[str, str], names: tuple[str, ...]) -> int | None:
     return _PARSERS[name](name, given[name])
 
 
-def resolve_time_range(given: dict[str, str], now_ms: int) -> tuple[int, int]:
-    """``[start_ms, end_ms)`` from the time parameters present, after the defaults and rules."""
+def _length(ms: int) -> str:
+    return f"{ms // DAY_MS} days" if ms % DAY_MS == 0 and ms > DAY_MS else f"{ms // HOUR_MS} hours"
+
+
+def resolve_time_range(given: dict[str, str], now_ms: int, max_range_ms: int = MAX_RANGE_MS) -> tuple[int, int]:
+    """``[start_ms, end_ms)`` from the time parameters present, after the defaults and rules: a
+    missing bound is ``max_range_ms`` from the other (both missing: the ``max_range_ms`` up to now)."""
     start = _bound(given, START_PARAMS)
     end = _bound(given, END_PARAMS)
     if start is None and end is None:
-        start, end = now_ms - MAX_RANGE_MS, now_ms
+        start, end = now_ms - max_range_ms, now_ms
     elif start is None:
         assert end is not None
-        start = end - MAX_RANGE_MS
+        start = end - max_range_ms
     elif end is None:
-        end = start + MAX_RANGE_MS
+        end = start + max_range_ms
     if end <= start:
         raise TimeRangeOutOfBounds("the end of the time range must be after its start")
-    if end - start > MAX_RANGE_MS:
-        raise TimeRangeOutOfBounds("the time range must not be longer than 3 hours")
+    if end - start > max_range_ms:
+        raise TimeRangeOutOfBounds(f"the time range must not be longer than {_length(max_range_ms)}")
     if start < now_ms - MAX_AGE_MS:
         raise TimeRangeOutOfBounds("the start must not be more than 31 days before now")
     if start > now_ms:

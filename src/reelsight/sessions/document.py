@@ -45,6 +45,10 @@ SELECTED_DIMENSION_KEYS: tuple[str, ...] = (
     "player_name",
     "video_asset_name",
 )
+# An ad session names the content session it played in here; every other session leaves it "".
+CONTENT_SESSION_ID_KEY = "content_session_id"
+# The selected dimensions that describe an ad (empty on a content session).
+AD_DIMENSION_KEYS: tuple[str, ...] = tuple(key for key in SELECTED_DIMENSION_KEYS if key.startswith("ad_"))
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, gc=False):

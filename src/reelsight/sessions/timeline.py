@@ -11,6 +11,11 @@ import math
 import msgspec
 
 from reelsight.ingest.events import (
+    AD_SKIPPED_TAG,
+    AdBreakEnd,
+    AdBreakStart,
+    AdSkip,
+    AdStart,
     Bitrate,
     CdnChange,
     CdnUpdate,
@@ -27,6 +32,7 @@ from reelsight.ingest.events import (
     Snapshot,
     Start,
     StateChange,
+    ad_metadata,
 )
 from reelsight.sessions.document import MAX_CDNS, MAX_ERRORS
 
@@ -59,6 +65,8 @@ class SessionState(msgspec.Struct, kw_only=True, gc=False):
     last_ms: int = 0  # time accounted up to: the last event applied
     player_state: str = STARTING
     ended: bool = False  # an End was applied: later events are ignored
+    # In an ad break: the player state to resume at its end (state reports in the break update it).
+    ad_break_resume_state: str | None = None
     last_event_seq: int = -1  # the highest seq of an applied event other than a snapshot
     # Joining: the first `playing`.
     joined: bool = False
@@ -156,7 +164,16 @@ def apply(state: SessionState, event: Event) -> None:
         state.last_event_seq = max(state.last_event_seq, event.seq)
     match event:
         case StateChange():
-            _change_state(state, event.state.value, t_ms)
+            _report_state(state, event.state.value, t_ms)
+        case AdBreakStart():
+            if state.ad_break_resume_state is None:  # a break inside a break goes on as one
+                state.ad_break_resume_state = state.player_state
+                state.player_state = _NOT_MONITORED
+        case AdBreakEnd():
+            resume = state.ad_break_resume_state
+            if resume is not None:
+                state.ad_break_resume_state = None
+                _change_state(state, resume, t_ms)
         case Bitrate():
             _report_bitrate(state, event.bitrate_bps)
         case Framerate():
@@ -199,6 +216,12 @@ def apply(state: SessionState, event: Event) -> None:
             if event.viewer_id:
                 state.viewer_id = event.viewer_id
             state.metadata.update(event.metadata)  # "" is a value here: the tag is sent, empty
+            if isinstance(event, AdStart):
+                state.metadata.update(ad_metadata(event))
+                if state.is_live is None:  # an ad is a clip of known length, whatever it plays in
+                    state.is_live = False
+                if state.length_ms <= 0 < event.ad.planned_duration_ms:
+                    state.length_ms = event.ad.planned_duration_ms
         case MetadataUpdate():
             if event.content is not None:
                 update_content(state, event.content)
@@ -210,6 +233,8 @@ def apply(state: SessionState, event: Event) -> None:
                 else:
                     state.metadata.pop(key, None)
         case End():
+            if isinstance(event, AdSkip):
+                state.metadata[AD_SKIPPED_TAG] = "true"
             state.ended = True
 
 
@@ -225,8 +250,9 @@ def _correct(state: SessionState, snapshot: Snapshot, t_ms: int) -> None:
     A snapshot's ``seq`` is above those of the events its report carried and below those of any
     later report's, so one that an event of a later report overtook on the timeline (clock skew
     estimated per report) is stale and ignored."""
-    if snapshot.state is not None and snapshot.state.value != state.player_state:
-        _change_state(state, snapshot.state.value, t_ms)
+    in_force = state.player_state if state.ad_break_resume_state is None else state.ad_break_resume_state
+    if snapshot.state is not None and snapshot.state.value != in_force:
+        _report_state(state, snapshot.state.value, t_ms)
     if snapshot.bitrate_bps is not None and snapshot.bitrate_bps != (state.bitrate_bps or 0):
         _report_bitrate(state, snapshot.bitrate_bps)
     if snapshot.playhead_ms is not None and snapshot.playhead_ms >= 0:
@@ -237,6 +263,14 @@ def _correct(state: SessionState, snapshot: Snapshot, t_ms: int) -> None:
         _add_cdn(state, snapshot.cdn)
     if snapshot.edge_server is not None:
         state.last_cdn_edge_server = snapshot.edge_server
+
+
+def _report_state(state: SessionState, new_state_name: str, t_ms: int) -> None:
+    """A player state report; inside an ad break it is the state the content resumes in."""
+    if state.ad_break_resume_state is not None:
+        state.ad_break_resume_state = new_state_name
+    else:
+        _change_state(state, new_state_name, t_ms)
 
 
 def _change_state(state: SessionState, new_state_name: str, t_ms: int) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from reelsight.ingest.events import (
+    AdBreakEnd,
+    AdBreakStart,
     Bitrate,
     CdnChange,
     Content,
@@ -93,7 +95,9 @@ class Expectation:
     viewer_id: str
     dimensions: dict[str, str] = field(default_factory=dict)
     custom_tags: dict[str, str] = field(default_factory=dict)
-    events: int = 0
+    events: int = 0  # the content session's events sent
+    ad_session_id: str = ""  # the pre-roll's ad session ("" when the session showed no ad)
+    ad_events: int = 0  # ... and its events sent
 
 
 @dataclass
@@ -130,6 +134,7 @@ class _Fold:
     fatal_before_join: list[str] = field(default_factory=list)
     fatal_after_join: list[str] = field(default_factory=list)
     ended: bool = False
+    resume_state: str | None = None  # in an ad break: the state the content resumes in
 
     def advance(self, at_ms: int) -> None:
         elapsed_ms = at_ms - self.at_ms
@@ -162,15 +167,28 @@ class _Fold:
             self.restart_total_ms += self.at_ms - self.seek_from_ms - self.seek_ad_ms
         self.seek_from_ms = None
 
+    def change_state(self, state: str) -> None:
+        if state == PlayerState.PLAYING:
+            if not self.joined:
+                self.joined, self.join_ms = True, self.at_ms
+            self.close_seek()
+        self.state = state
+
     def apply(self, step: Step) -> None:
         self.advance(step.at_ms)
         match step.event:
             case StateChange(state=state):
-                if state == PlayerState.PLAYING:
-                    if not self.joined:
-                        self.joined, self.join_ms = True, self.at_ms
-                    self.close_seek()
-                self.state = state
+                if self.resume_state is not None:
+                    self.resume_state = state
+                else:
+                    self.change_state(state)
+            case AdBreakStart():
+                if self.resume_state is None:
+                    self.resume_state, self.state = self.state, PlayerState.NOT_MONITORED
+            case AdBreakEnd():
+                if self.resume_state is not None:
+                    resume, self.resume_state = self.resume_state, None
+                    self.change_state(resume)
             case Bitrate(bitrate_bps=bitrate_bps):
                 if self.joined and self.last_bitrate_bps and bitrate_bps != self.last_bitrate_bps:
                     self.switches += 1

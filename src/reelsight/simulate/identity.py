@@ -14,7 +14,7 @@ import msgspec
 
 from reelsight.generate.catalogue import AD_BREAKS, NATIVE_APP, PREROLL_CHANCE, AdBreak, Asset, assets
 from reelsight.generate.population import Client, Population, Weighted
-from reelsight.ingest.events import Content, Device
+from reelsight.ingest.events import AdInfo, AdPosition, AdStart, Content, Device
 
 # Standard dimensions a player reports about itself (the device ones the server derives).
 _PLAYER_KEYS = ("app_version", "player_framework_name", "player_framework_version", "player_name")
@@ -135,8 +135,9 @@ def choose_preroll(rng: random.Random, viewer: Viewer, asset: Asset) -> AdBreak 
     return None
 
 
-def standard_metadata(viewer: Viewer, asset: Asset, ad: AdBreak | None, ad_ms: int) -> dict[str, str]:
-    """Metadata keys that are standard dimensions (player, content, ad); device ones are derived."""
+def standard_metadata(viewer: Viewer, asset: Asset) -> dict[str, str]:
+    """Metadata keys that are standard dimensions (player, content); device ones are derived. The
+    ad dimensions belong to the ad sessions (:func:`ad_start`), not to the content session."""
     dims = viewer.client.dimensions
     metadata = {key: dims[key] for key in _PLAYER_KEYS}
     metadata |= {
@@ -144,19 +145,33 @@ def standard_metadata(viewer: Viewer, asset: Asset, ad: AdBreak | None, ad_ms: i
         "content_meta_show_title": asset.show_title,
         "video_asset_name": asset.name,
     }
-    if ad is not None:
-        metadata |= {
-            "ad_creative_id": ad.creative_id,
-            "ad_id": ad.ad_id,
-            "ad_planned_duration": str(round(ad_ms / 1000)),
-            "ad_position": "Preroll",
-            "ad_sequence": "1",
-            "ad_system": ad.system,
-            "ad_technology": ad.technology,
-        }
-        if ad.api_framework:
-            metadata["ad_media_file_api_framework"] = ad.api_framework
     return metadata
+
+
+def ad_start(viewer: Viewer, ad: AdBreak, ad_ms: int, position: AdPosition) -> AdStart:
+    """The start of the ad session of ``ad`` (one ad per break here); its ids, ``seq``, ``t_ms`` and
+    ``content_session_id`` are filled when it is sent."""
+    dims = viewer.client.dimensions
+    return AdStart(
+        session_id="",
+        seq=0,
+        t_ms=0,
+        content=Content(asset=f"{ad.system} {ad.ad_id}", stream_url=f"https://ads.example.com/{ad.creative_id}.mp4"),
+        device=viewer.device,
+        user_agent=viewer.user_agent,
+        viewer_id=viewer.client.viewer_id,
+        metadata={key: dims[key] for key in _PLAYER_KEYS},
+        ad=AdInfo(
+            ad_id=ad.ad_id,
+            creative_id=ad.creative_id,
+            system=ad.system,
+            technology=ad.technology,
+            position=position,
+            sequence=1,
+            planned_duration_ms=ad_ms,
+            api_framework=ad.api_framework,
+        ),
+    )
 
 
 def custom_tags(rng: random.Random, viewer: Viewer, ad: AdBreak | None, scenario: str) -> dict[str, str]:

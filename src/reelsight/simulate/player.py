@@ -14,7 +14,7 @@ import msgspec
 
 from reelsight.clock import Clock
 from reelsight.generate.population import Population
-from reelsight.ingest.events import End
+from reelsight.ingest.events import AdStart, End
 from reelsight.simulate.expect import Expectation, fold
 from reelsight.simulate.identity import Viewer
 from reelsight.simulate.scenarios import Pacing, ScenarioMix
@@ -89,23 +89,42 @@ class Player:
         loop = asyncio.get_running_loop()
         assigned = not self._outbox.client_id
         session_id = self._population.next_session_id(self._viewer.client)
+        # The pre-roll's ad session, if the script has one: its own id and sequence numbers.
+        ad_session_id = self._population.next_session_id(self._viewer.client) if script.has_ad else ""
+        seqs = {False: 0, True: 0}
+        ad_open = False
         began_s = loop.time()
         start_ms = self._clock.now_ms()
         played: list[Step] = []
         truncated = False
         slip_ms = 0
         sent_ms = start_ms  # the time of the last event sent: times never go back
-        for seq, step in enumerate(script.steps):
-            if seq and not await self._stop.wait_until(began_s + step.at_ms / 1000):
-                # The run is over: the viewer closes the app now.
+        for index, step in enumerate(script.steps):
+            if index and not await self._stop.wait_until(began_s + step.at_ms / 1000):
+                # The run is over: the viewer closes the app now (the open ad too).
                 sent_ms = max(sent_ms, self._clock.now_ms())
-                played.append(Step(max(played[-1].at_ms, sent_ms - start_ms), blank(End)))
-                self._send(played[-1], session_id, seq, sent_ms)
+                at_ms = max(played[-1].at_ms, sent_ms - start_ms)
+                if ad_open:
+                    self._send(Step(at_ms, blank(End), ad=True), ad_session_id, seqs[True], sent_ms)
+                    seqs[True] += 1
+                played.append(Step(at_ms, blank(End)))
+                self._send(played[-1], session_id, seqs[False], sent_ms)
                 truncated = True
                 break
             sent_ms = max(sent_ms, self._clock.now_ms())
             slip_ms += abs(sent_ms - start_ms - step.at_ms)
-            self._send(step, session_id, seq, sent_ms)
+            event = step.event
+            if step.ad:
+                if isinstance(event, AdStart):
+                    event = msgspec.structs.replace(event, content_session_id=session_id)
+                    ad_open = True
+                elif isinstance(event, End):
+                    ad_open = False
+                self._send(Step(step.at_ms, event, ad=True), ad_session_id, seqs[True], sent_ms)
+                seqs[True] += 1
+                continue
+            self._send(step, session_id, seqs[False], sent_ms)
+            seqs[False] += 1
             played.append(step)
         await self._outbox.flushed()  # the client id the server assigned, the batches' delays
         client_id = self._outbox.client_id
@@ -128,6 +147,8 @@ class Player:
                 dimensions=script.dimensions,
                 custom_tags=script.custom_tags,
                 events=len(played),
+                ad_session_id=ad_session_id if seqs[True] else "",
+                ad_events=seqs[True],
             )
         )
 

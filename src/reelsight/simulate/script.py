@@ -15,6 +15,11 @@ from typing import Any, TypeVar
 from reelsight.generate.catalogue import WARNINGS, Asset, Cdn, cdns
 from reelsight.generate.population import Weighted
 from reelsight.ingest.events import (
+    AdBreakEnd,
+    AdBreakStart,
+    AdEnd,
+    AdPosition,
+    AdStart,
     Bitrate,
     CdnChange,
     Content,
@@ -32,6 +37,7 @@ from reelsight.ingest.events import (
 )
 from reelsight.simulate.identity import (
     Viewer,
+    ad_start,
     choose_asset,
     choose_preroll,
     content_of,
@@ -69,6 +75,7 @@ class Step:
 
     at_ms: int
     event: Event
+    ad: bool = False  # an event of the session's ad session (its pre-roll), not of the content session
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,19 @@ class Script:
     content: Content
     dimensions: dict[str, str]  # metadata keys that are standard dimensions
     custom_tags: dict[str, str]  # every other metadata key
+
+    @property
+    def has_ad(self) -> bool:
+        return any(step.ad for step in self.steps)
+
+    @property
+    def content_steps(self) -> tuple[Step, ...]:
+        """The content session's own steps (what its expected outcome is folded from)."""
+        return tuple(step for step in self.steps if not step.ad)
+
+    @property
+    def ad_steps(self) -> tuple[Step, ...]:
+        return tuple(step for step in self.steps if step.ad)
 
 
 def blank(cls: type[E], **fields: Any) -> E:
@@ -97,9 +117,12 @@ class _Timeline:
         self.position_ms = position_ms  # None: no playhead reports (live content)
         self._heartbeat_ms = round(pacing.heartbeat_s * 1000)
         self._playhead_ms = round(pacing.playhead_s * 1000)
+        self._content_ms = 0  # the time of the content session's last step (heartbeats are its own)
 
-    def emit(self, event: Event) -> None:
-        self.steps.append(Step(self.at_ms, event))
+    def emit(self, event: Event, *, ad: bool = False) -> None:
+        self.steps.append(Step(self.at_ms, event, ad))
+        if not ad:
+            self._content_ms = self.at_ms
 
     def set_state(self, state: PlayerState) -> None:
         self.state = state
@@ -115,7 +138,7 @@ class _Timeline:
         while True:
             reporting = self.state is _PLAYING and self.position_ms is not None
             period_ms = self._playhead_ms if reporting else self._heartbeat_ms
-            due_ms = max(self.steps[-1].at_ms + period_ms, self.at_ms)
+            due_ms = max(self._content_ms + period_ms, self.at_ms)
             if due_ms >= end_ms:
                 break
             self._move_to(due_ms)
@@ -167,7 +190,11 @@ class _Session:
     rung: int
     fps: float
     asset: Asset
-    has_ad: bool
+    ad: AdStart | None  # the pre-roll's ad session
+
+    @property
+    def has_ad(self) -> bool:
+        return self.ad is not None
 
     def play(self, duration_ms: int) -> None:
         self.timeline.wait(duration_ms)
@@ -189,7 +216,7 @@ def script_session(rng: random.Random, viewer: Viewer, scenario: Scenario, pacin
     asset = choose_asset(rng, on_demand=scenario is Scenario.SEEKS)
     ad = None if scenario is Scenario.START_FAILURE else choose_preroll(rng, viewer, asset)
     ad_ms = draw_ms(rng, pacing.ad_s) if ad is not None else 0
-    dimensions = standard_metadata(viewer, asset, ad, ad_ms)
+    dimensions = standard_metadata(viewer, asset)
     tags = custom_tags(rng, viewer, ad, scenario.value)
     resume_ms = 0
     if not asset.is_live and rng.random() < 0.2:
@@ -220,7 +247,7 @@ def script_session(rng: random.Random, viewer: Viewer, scenario: Scenario, pacin
         rung=rung,
         fps=float(min(asset.fps, profile.max_fps)),
         asset=asset,
-        has_ad=ad is not None,
+        ad=ad_start(viewer, ad, ad_ms, AdPosition.PRE) if ad is not None else None,
     )
     ending = _script_body(session, scenario, ad_ms, viewer.client.log_startup_ms)
     return Script(scenario, tuple(timeline.steps), ending, asset, content, dimensions, tags)
@@ -231,13 +258,22 @@ def _script_body(s: _Session, scenario: Scenario, ad_ms: int, log_startup_ms: fl
     low_ms, high_ms = (round(x * 1000) for x in s.pacing.startup_s)
     startup_ms = min(high_ms, max(low_ms, round(math.exp(rng.gauss(log_startup_ms, 0.5)))))
     t.emit(_cdn_event(rng))
-    if ad_ms:
-        t.set_state(PlayerState.NOT_MONITORED)
+    if s.ad is not None:
+        # The pre-roll: an ad break on the content session, holding one ad session.
+        t.emit(blank(AdBreakStart, position=AdPosition.PRE))
+        t.emit(s.ad, ad=True)
+        t.emit(blank(StateChange, state=PlayerState.BUFFERING), ad=True)
+        ad_startup_ms = min(ad_ms // 2, rng.randrange(200, 900))
         if scenario is Scenario.EXIT_BEFORE_START and rng.random() < 0.5:
-            t.wait(round(ad_ms * rng.uniform(0.3, 0.9)))  # left during the ad
+            t.wait(round(ad_ms * rng.uniform(0.3, 0.9)))  # left during the ad: both sessions end
+            t.emit(blank(End), ad=True)
             t.emit(blank(End))
             return Ending.END
-        t.wait(ad_ms)
+        t.wait(ad_startup_ms)
+        t.emit(blank(StateChange, state=_PLAYING), ad=True)
+        t.wait(ad_ms - ad_startup_ms)
+        t.emit(blank(AdEnd), ad=True)
+        t.emit(blank(AdBreakEnd))
     t.set_state(PlayerState.BUFFERING)
     t.emit(blank(Bitrate, bitrate_bps=s.ladder_bps[s.rung]))
     if scenario is Scenario.START_FAILURE:

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from reelsight.errors import UnscopedRead
 from reelsight.query.selection import Selection
+from reelsight.query.viewer import ViewerQuery
 from reelsight.store.records import SessionRecord
 
 
@@ -24,6 +25,7 @@ class Account:
     ingest_key: str
     created_ms: int
     ip_privacy: str = "full"  # "full", "truncate" or "drop": how the client address is stored
+    ad_insights: bool = False  # may read ad sessions (``GET /insights/3.0/sessions/ad``)
 
 
 IP_PRIVACY_MODES = ("full", "truncate", "drop")
@@ -60,7 +62,15 @@ class AccountStore(Protocol):
         business_error_patterns: Sequence[str],
         ingest_key: str,
         ip_privacy: str = "full",
+        ad_insights: bool = False,
     ) -> Account: ...
+    def set_permissions(
+        self, account_id: int, *, viewer_module: bool | None = None, ad_insights: bool | None = None
+    ) -> Account:
+        """Grant or revoke an account's permissions (``None`` leaves one as it is); effective at once on
+        every node (accounts are read on every request). ``NotFoundInStore`` for an unknown id."""
+        ...
+
     def find_account_by_ingest_key(self, ingest_key: str) -> Account | None: ...
     def get_account(self, name: str) -> Account: ...
     def get_account_by_id(self, account_id: int) -> Account: ...
@@ -76,7 +86,16 @@ class SessionStore(Protocol):
     ``conviva_session_id``), sampled from a backend-neutral :class:`Selection`."""
 
     def write_sessions(self, account_id: int, records: Iterable[SessionRecord]) -> int: ...
-    def sample_sessions(self, account_id: int, query: Selection) -> list[StoredSession]: ...
+    def sample_sessions(self, account_id: int, query: Selection) -> list[StoredSession]:
+        """The ``limit`` matching sessions of ``query.kind`` (content or ad) with the smallest sample
+        keys, newest end first."""
+        ...
+
+    def viewer_sessions(self, account_id: int, query: ViewerQuery) -> list[StoredSession]:
+        """The ``limit`` newest ended content sessions of one viewer id or client address in the window.
+        Fast whatever the window holds: read from a lookup kept up at write time."""
+        ...
+
     def tag_keys(self, account_id: int, since_ms: int, limit: int) -> list[str]:
         """The custom tag keys of the account's sessions that ended at or after ``since_ms``: the
         ``limit`` alphabetically first, sorted. A key stays listed while such a session had it, even if

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import ipaddress
 
 import msgspec
 
 from reelsight.query.dimensions import SCALAR_DIMENSIONS
 from reelsight.query.parse import FLAG_PARAMS
-from reelsight.sessions.document import SessionDocument
+from reelsight.sessions.document import CONTENT_SESSION_ID_KEY, SessionDocument
 
 BUCKET_MS = 15 * 60 * 1000  # sessions are clustered by 15-minute end-time buckets, then sample key
 TAG_SEPARATOR = "\x1f"  # between tags, and around the whole list
@@ -49,6 +50,8 @@ class SessionRecord:
     viewer_id: str
     doc: bytes  # the response document without viewer_id
     viewer_split: int
+    is_ad: bool = False  # an ad session (``is_ad_session``): stored and read apart from content sessions
+    ips: tuple[str, ...] = ()  # the client addresses (IPv4, IPv6) in canonical form, for the viewer lookup
 
 
 def encode_tags(tags: tuple[tuple[str, str], ...]) -> str:
@@ -59,6 +62,39 @@ def encode_tags(tags: tuple[tuple[str, str], ...]) -> str:
     if not tags:
         return ""
     return TAG_SEPARATOR + TAG_SEPARATOR.join(f"{k}{TAG_KEY_END}{v}" for k, v in tags) + TAG_SEPARATOR
+
+
+def is_ad_session(doc: SessionDocument) -> bool:
+    """An ad session names the content session it played in (``tags.selected_dimensions.content_session_id``);
+    every other session is a content session."""
+    content_session_id: str = getattr(doc.tags.selected_dimensions, CONTENT_SESSION_ID_KEY)
+    return bool(content_session_id)
+
+
+def canonical_addresses(*texts: str) -> tuple[str, ...]:
+    """Client addresses as the viewer lookup compares them (``ipaddress``'s text form); a value that
+    is not an address, or empty, is left out."""
+    found: list[str] = []
+    for text in texts:
+        try:
+            found.append(str(ipaddress.ip_address(text)))
+        except ValueError:
+            continue
+    return tuple(dict.fromkeys(found))
+
+
+def viewer_lookups(viewer_id: str, ips: tuple[str, ...]) -> list[str]:
+    """The viewer lookup keys of a content session: ``v:`` + its viewer id, ``i:`` + each address."""
+    return ([f"v:{viewer_id}"] if viewer_id else []) + [f"i:{ip}" for ip in ips]
+
+
+def lookup_key(kind: str, value: str) -> str:
+    """The key a viewer lookup (``kind`` "viewer_id" or "ip") reads."""
+    return ("v:" if kind == "viewer_id" else "i:") + value
+
+
+def canonical_ips(doc: SessionDocument) -> tuple[str, ...]:
+    return canonical_addresses(doc.network_info.ip, doc.network_info.ipv6)
 
 
 def viewer_split_offset(doc: SessionDocument) -> int:
@@ -93,6 +129,8 @@ def to_record(doc: SessionDocument) -> SessionRecord:
         viewer_id=viewer_id,
         doc=body,
         viewer_split=viewer_split_offset(doc),
+        is_ad=is_ad_session(doc),
+        ips=canonical_ips(doc),
     )
 
 

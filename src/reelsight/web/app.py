@@ -29,7 +29,7 @@ from reelsight.sessions.live_log import LiveLog
 from reelsight.settings import Settings
 from reelsight.store.base import Store
 from reelsight.store.sqlite.outbox import DRAIN_BATCH, Outbox
-from reelsight.web import cmcd_route, discovery_route, ingest_route, sessions_route
+from reelsight.web import cmcd_route, discovery_route, ingest_route, sessions_route, viewer_route
 from reelsight.web.cmcd_route import CmcdCollector
 from reelsight.web.conviva_route import ConvivaGateway, gateway_path
 from reelsight.web.discovery_route import DiscoveryEndpoints
@@ -47,6 +47,7 @@ from reelsight.web.metrics_route import metrics_endpoint
 from reelsight.web.openapi import build_openapi
 from reelsight.web.read_guard import ReadGuard
 from reelsight.web.sessions_route import SessionsEndpoint
+from reelsight.web.viewer_route import ViewerEndpoint
 
 log = logging.getLogger("reelsight.web")
 _RULES_CACHE_S = 30.0
@@ -132,9 +133,13 @@ def create_app(
     openapi_body = msgspec.json.encode(build_openapi())
     guard = ReadGuard(settings, store, clock)  # one budget for every read endpoint
     sessions = SessionsEndpoint(settings, store, clock, guard)
+    ad_sessions = SessionsEndpoint(settings, store, clock, guard, kind="ad")
+    viewer = ViewerEndpoint(settings, store, clock, guard)
     catalogue = DiscoveryEndpoints(settings, store, clock, guard)
     read_routes = [
         Route(sessions_route.PATH, sessions.handle, methods=["GET"]),
+        Route(sessions_route.AD_PATH, ad_sessions.handle, methods=["GET"]),
+        Route(viewer_route.PATH, viewer.handle, methods=["GET"]),
         Route(discovery_route.PATH, catalogue.discovery, methods=["GET"]),
         Route(discovery_route.DIMENSIONS_PATH, catalogue.dimensions, methods=["GET"]),
     ]

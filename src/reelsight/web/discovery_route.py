@@ -15,13 +15,12 @@ from reelsight.errors import UnknownParameter
 from reelsight.query.catalogue import FILTERS, Filter, FilterKind, MatchKind, tag_filter
 from reelsight.settings import Settings
 from reelsight.store.base import Account, SessionStore
-from reelsight.web import sessions_route
+from reelsight.web import sessions_route, viewer_route
 from reelsight.web.read_guard import ReadGuard
 from reelsight.web.sessions_route import query_items
 
 PATH = "/insights/3.0/sessions"
 DIMENSIONS_PATH = "/insights/3.0/sessions/_meta/references/dimensions"
-VIEWER_PATH = "/insights/3.0/sessions/content/viewer"
 MAX_TAG_KEYS = 1000  # custom tag keys listed at most (alphabetically first); more sets custom_tags_truncated
 
 
@@ -34,11 +33,11 @@ class Resource:
 
 
 # One row per session resource, in the reference's order. A row is listed for an account it entitles,
-# and only once the app routes its path (never a link that answers 404). The ad sessions row comes with
-# the account permission for ad insights.
+# and only once the app routes its path (never a link that answers 404).
 RESOURCES: tuple[Resource, ...] = (
     Resource("publisher content sessions", sessions_route.PATH, lambda _account: True),
-    Resource("viewer content sessions (viewer module)", VIEWER_PATH, lambda account: account.viewer_module),
+    Resource("publisher ad sessions", sessions_route.AD_PATH, lambda account: account.ad_insights),
+    Resource("viewer content sessions (viewer module)", viewer_route.PATH, lambda account: account.viewer_module),
     Resource("dimensions", DIMENSIONS_PATH, lambda _account: True, reference=True),
 )
 

@@ -10,9 +10,10 @@ from reelsight.errors import API_ERRORS
 from reelsight.query.catalogue import FILTERS_BY_NAME
 from reelsight.query.dimensions import DIMENSIONS
 from reelsight.query.parse import DEFAULT_LIMIT, FLAG_PARAMS, ID_PARAMS, MAX_LIMIT
+from reelsight.query.viewer import MAX_DAYS
 from reelsight.sessions.document import SessionDocument
-from reelsight.web import discovery_route
-from reelsight.web.sessions_route import PATH
+from reelsight.web import discovery_route, viewer_route
+from reelsight.web.sessions_route import AD_PATH, PATH
 
 _TIME = {
     "start_date": (
@@ -39,7 +40,7 @@ def _repeatable(name: str, description: str) -> dict[str, Any]:
     }
 
 
-def _parameters() -> list[dict[str, Any]]:
+def _window_parameters(limit: str) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
         {
             "name": name,
@@ -55,10 +56,36 @@ def _parameters() -> list[dict[str, Any]]:
             "name": "limit",
             "in": "query",
             "required": False,
-            "description": "How many sessions to sample.",
+            "description": limit,
             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
         }
     )
+    return params
+
+
+def _viewer_parameters() -> list[dict[str, Any]]:
+    def one(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+    return [
+        one("viewer_id", "The viewer whose sessions to list (give viewer_id or ip).", {"type": "string"}),
+        one(
+            "ip",
+            "A client address (IPv4 or IPv6, any spelling) whose sessions to list (give viewer_id or ip).",
+            {"type": "string"},
+        ),
+        one(
+            "days",
+            f"The last DAYS days up to now (1-{MAX_DAYS}); instead of a start/end time. Without either, the last "
+            f"{MAX_DAYS} days.",
+            {"type": "integer", "minimum": 1, "maximum": MAX_DAYS},
+        ),
+        *_window_parameters("How many sessions to list, newest first."),
+    ]
+
+
+def _parameters() -> list[dict[str, Any]]:
+    params = _window_parameters("How many sessions to sample.")
     for flag in FLAG_PARAMS:
         params.append(
             {
@@ -129,7 +156,8 @@ def _catalogue_paths(error: dict[str, Any], discovery: Any, dimensions: Any) -> 
                 "operationId": "getSessionsResources",
                 "summary": "The session endpoints this account may use",
                 "description": (
-                    "Only the entries the account is entitled to (the viewer endpoint with the viewer module). "
+                    "Only the entries the account is entitled to (the ad sessions with the ad insights permission, "
+                    "the viewer endpoint with the viewer module). "
                     "Each path is an absolute URL of this server: the public_url setting, or the scheme and "
                     "Host of the request."
                 ),
@@ -173,26 +201,33 @@ def build_openapi() -> dict[str, Any]:
         "additionalProperties": False,
     }
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    responses: dict[str, Any] = {
-        "200": {
-            "description": "A sample of ended sessions, newest end first.",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["sessions"],
-                        "properties": {"sessions": {"type": "array", "items": schema}},
-                        "additionalProperties": False,
+
+    def sessions_responses(description: str, *extra: tuple[str, str]) -> dict[str, Any]:
+        return {
+            "200": {
+                "description": description,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["sessions"],
+                            "properties": {"sessions": {"type": "array", "items": schema}},
+                            "additionalProperties": False,
+                        }
                     }
-                }
+                },
             },
-        },
-        **_error_responses(
-            error,
-            ("400", "invalid_parameter, unknown_parameter or conflicting_parameters (or invalid_request: not HTTP)."),
-            ("422", "time_range_out_of_bounds: the range breaks one of its rules."),
-        ),
-    }
+            **_error_responses(
+                error,
+                (
+                    "400",
+                    "invalid_parameter, unknown_parameter or conflicting_parameters (or invalid_request: not HTTP).",
+                ),
+                ("422", "time_range_out_of_bounds: the range breaks one of its rules."),
+                *extra,
+            ),
+        }
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -200,9 +235,10 @@ def build_openapi() -> dict[str, Any]:
             "version": "3.0",
             "description": (
                 "Sampled ended video sessions, wire-compatible with GET /insights/3.0/sessions/content, and the "
-                "discovery and dimensions references of the Sessions V3 family. On the content endpoint, besides "
-                "the parameters listed, tag_{name} filters on custom tag {name} (exact match; a session without "
-                'the tag has the value ""). Any other parameter is a 400 unknown_parameter.'
+                "ad sessions, viewer history, discovery and dimensions endpoints of the Sessions V3 family. On the "
+                "content and ad endpoints, besides the parameters listed, tag_{name} filters on custom tag {name} "
+                '(exact match; a session without the tag has the value ""). Any other parameter is a 400 '
+                "unknown_parameter."
             ),
         },
         "components": {
@@ -216,7 +252,40 @@ def build_openapi() -> dict[str, Any]:
                     "operationId": "getSessionsContent",
                     "summary": "Retrieve sample video content sessions",
                     "parameters": _parameters(),
-                    "responses": responses,
+                    "responses": sessions_responses("A sample of ended content sessions, newest end first."),
+                }
+            },
+            AD_PATH: {
+                "get": {
+                    "operationId": "getSessionsAd",
+                    "summary": "Retrieve sample ad sessions",
+                    "description": (
+                        "Ended ad sessions, each naming the content session it played in "
+                        "(tags.selected_dimensions.content_session_id), with the content endpoint's filters, limits "
+                        "and sample. Only for accounts with the ad insights permission."
+                    ),
+                    "parameters": _parameters(),
+                    "responses": sessions_responses(
+                        "A sample of ended ad sessions, newest end first.",
+                        ("403", "forbidden: the account has no ad insights permission."),
+                    ),
+                }
+            },
+            viewer_route.PATH: {
+                "get": {
+                    "operationId": "getSessionsContentViewer",
+                    "summary": "One viewer's content sessions",
+                    "description": (
+                        "The ended content sessions of one viewer id or one client address, newest first, within "
+                        f"the last `days` days or a start/end window of up to {MAX_DAYS} days that starts at most "
+                        f"{MAX_DAYS} days ago. No dimension, flag or tag filters. Only for accounts with the viewer "
+                        "module."
+                    ),
+                    "parameters": _viewer_parameters(),
+                    "responses": sessions_responses(
+                        "The viewer's ended content sessions, newest end first.",
+                        ("403", "forbidden: the account has no viewer module."),
+                    ),
                 }
             },
             **_catalogue_paths(error, discovery, dimensions),

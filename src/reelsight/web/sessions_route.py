@@ -1,4 +1,6 @@
-"""``GET /insights/3.0/sessions/content``: the read guard, query parsing, the sample, JSON."""
+"""``GET /insights/3.0/sessions/content`` and ``GET /insights/3.0/sessions/ad``: the read guard, the
+account's permission, query parsing, the sample, JSON. The two differ only in the sessions they read
+(content, or the ad sessions played inside them) and who may read them."""
 
 from __future__ import annotations
 
@@ -8,15 +10,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from reelsight.clock import Clock
-from reelsight.errors import InvalidParameter
+from reelsight.errors import Forbidden, InvalidParameter
 from reelsight.query.parse import parse_query
-from reelsight.query.selection import selection
+from reelsight.query.selection import SessionKind, selection
 from reelsight.settings import Settings
-from reelsight.store.base import SessionStore, StoredSession
+from reelsight.store.base import Account, SessionStore, StoredSession
 from reelsight.store.records import with_viewer_id
 from reelsight.web.read_guard import ReadGuard
 
 PATH = "/insights/3.0/sessions/content"
+AD_PATH = "/insights/3.0/sessions/ad"
 
 
 def render_sessions(sessions: list[StoredSession], *, viewer_module: bool) -> bytes:
@@ -50,22 +53,43 @@ def query_items(raw: bytes, settings: Settings) -> list[tuple[str, str]]:
         ) from None
 
 
+def require_ad_insights(account: Account) -> None:
+    if not account.ad_insights:
+        raise Forbidden("this account may not read ad sessions: it has no ad insights permission")
+
+
+def require_viewer_module(account: Account) -> None:
+    if not account.viewer_module:
+        raise Forbidden("this account may not look up viewers: it has no viewer module")
+
+
+def _everyone(_account: Account) -> None:
+    return None
+
+
 class SessionsEndpoint:
+    """One sample endpoint: ``kind`` says which sessions it reads; an account the permission check
+    refuses gets ``403 forbidden`` (after authentication, before the query is read)."""
+
     def __init__(
         self,
         settings: Settings,
         store: SessionStore,
         clock: Clock,
         guard: ReadGuard,
+        kind: SessionKind = "content",
     ) -> None:
         self._settings = settings
         self._store = store
         self._clock = clock
         self._guard = guard
+        self._kind: SessionKind = kind
+        self._permitted = require_ad_insights if kind == "ad" else _everyone
 
     async def handle(self, request: Request) -> Response:
         async with self._guard.enter(request) as account:
+            self._permitted(account)
             query = parse_query(query_items(request.scope["query_string"], self._settings), self._clock.now_ms())
-            sessions = await self._guard.read(self._store.sample_sessions, account.id, selection(query))
+            sessions = await self._guard.read(self._store.sample_sessions, account.id, selection(query, self._kind))
         body = render_sessions(sessions, viewer_module=account.viewer_module)
         return Response(body, media_type="application/json")

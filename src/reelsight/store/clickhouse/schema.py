@@ -134,8 +134,106 @@ def _v2() -> list[str]:
     ]
 
 
+def _v3() -> list[str]:
+    """Ad sessions and the viewer lookup.
+
+    - ``accounts.ad_insights``: the permission for the ad sessions endpoint.
+    - ``ad_sessions``: ad sessions, with the layout of ``sessions`` (a content sample never reads ad rows).
+    - ``viewer_sessions``: one row per content session and lookup key (``v:`` + viewer id, ``i:`` +
+      client address), ordered for one viewer's newest sessions; a read checks every row against the
+      session's current version (``FINAL``), so a row left by a session rewritten since never
+      answers. Filled here for the sessions already stored (their addresses from the documents)."""
+    return [
+        "ALTER TABLE accounts ADD COLUMN IF NOT EXISTS ad_insights UInt8 DEFAULT 0",
+        """CREATE TABLE IF NOT EXISTS ad_sessions (
+  account_id UInt64,
+  sample_key Int64,
+  conviva_session_id String,
+  end_ms Int64,
+  start_ms Int64,
+  is_ended UInt8,
+  session_id String,
+  client_id String,
+  cdn Array(String),
+  tags Map(String, String),
+  is_exit_before_video_start UInt8,
+  is_video_start_failure UInt8,
+  is_video_start_failure_business UInt8,
+  is_video_start_failure_tech UInt8,
+  is_video_playback_failure UInt8,
+  is_video_playback_failure_business UInt8,
+  is_video_playback_failure_tech UInt8,
+  d_ad_creative_id String,
+  d_ad_id String,
+  d_ad_media_file_api_framework LowCardinality(String),
+  d_ad_planned_duration LowCardinality(String),
+  d_ad_position LowCardinality(String),
+  d_ad_sequence LowCardinality(String),
+  d_ad_system LowCardinality(String),
+  d_ad_technology LowCardinality(String),
+  d_app_version LowCardinality(String),
+  d_asn LowCardinality(String),
+  d_asset String,
+  d_browser_name LowCardinality(String),
+  d_browser_version LowCardinality(String),
+  d_cdn_edge_group LowCardinality(String),
+  d_cdn_edge_server String,
+  d_content_category LowCardinality(String),
+  d_content_meta_channel LowCardinality(String),
+  d_content_meta_show_title String,
+  d_content_session_id String,
+  d_device_hardware_type LowCardinality(String),
+  d_device_manufacturer LowCardinality(String),
+  d_device_marketing_name LowCardinality(String),
+  d_device_model LowCardinality(String),
+  d_device_name LowCardinality(String),
+  d_device_os LowCardinality(String),
+  d_device_os_family LowCardinality(String),
+  d_device_os_version LowCardinality(String),
+  d_geo_city_name LowCardinality(String),
+  d_geo_continent_name LowCardinality(String),
+  d_geo_country_code LowCardinality(String),
+  d_geo_country_name LowCardinality(String),
+  d_geo_dma LowCardinality(String),
+  d_geo_postal_code LowCardinality(String),
+  d_geo_state_code LowCardinality(String),
+  d_geo_state_name LowCardinality(String),
+  d_isp LowCardinality(String),
+  d_platform_version LowCardinality(String),
+  d_player_framework_name LowCardinality(String),
+  d_player_framework_version LowCardinality(String),
+  d_player_name LowCardinality(String),
+  d_stream_url String,
+  d_video_asset_name String,
+  viewer_id String,
+  viewer_split UInt32,
+  doc String CODEC(ZSTD(3)),
+  version UInt64,
+  INDEX ad_by_session_id session_id TYPE bloom_filter GRANULARITY 4,
+  INDEX ad_by_client_id client_id TYPE bloom_filter GRANULARITY 4
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (account_id, sample_key, conviva_session_id)
+TTL toDateTime(intDiv(end_ms, 1000)) + INTERVAL 31 DAY""",
+        """CREATE TABLE IF NOT EXISTS viewer_sessions (
+  account_id UInt64,
+  lookup String,
+  end_ms Int64,
+  sample_key Int64,
+  conviva_session_id String,
+  version UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (account_id, lookup, end_ms, conviva_session_id)
+TTL toDateTime(intDiv(end_ms, 1000)) + INTERVAL 31 DAY""",
+        """INSERT INTO viewer_sessions (account_id, lookup, end_ms, sample_key, conviva_session_id, version)
+SELECT account_id, lookup, end_ms, sample_key, conviva_session_id, version FROM sessions FINAL
+ARRAY JOIN arrayFilter(x -> x NOT IN ('v:', 'i:'), [concat('v:', viewer_id),
+  concat('i:', JSONExtractString(doc, 'network_info', 'ip')),
+  concat('i:', JSONExtractString(doc, 'network_info', 'ipv6'))]) AS lookup""",
+    ]
+
+
 # Append only: a released migration is never edited, reordered or removed.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(_v1()), tuple(_v2()))
+MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(_v1()), tuple(_v2()), tuple(_v3()))
 SCHEMA_VERSION = len(MIGRATIONS)
 
 SESSION_COLUMNS: tuple[str, ...] = (
@@ -165,26 +263,39 @@ def missing_session_columns() -> list[str]:
     return [c for c in SESSION_COLUMNS if f"\n  {c} " not in created]
 
 
-def ttl_statement(retention_days: int, cluster: str | None = None) -> str:
-    """The statement that sets the sessions' retention (run at start-up; ``retention_days`` is an int)."""
-    days = int(retention_days)
-    table = f"{SHARDED}_local ON CLUSTER {cluster}" if cluster else SHARDED
-    return f"ALTER TABLE {table} MODIFY TTL toDateTime(intDiv(end_ms, 1000)) + INTERVAL {days} DAY"
+# The newest second a ClickHouse DateTime holds (2106-02-07): a TTL past it would wrap around to 1970
+# and expire every row, so the retention's expiry is clamped to it (36,500 days keeps sessions forever).
+MAX_DATETIME_S = 4_294_967_295
+SHARDED: tuple[str, ...] = ("sessions", "ad_sessions", "viewer_sessions")  # stored as <table>_local on a
+# cluster, read through a Distributed <table>; all sharded by one key, so a session's lookup rows and
+# every version of it live on one shard
+SHARDING_KEY = "sipHash64(account_id, conviva_session_id)"
+TTL_TABLES = SHARDED  # the tables whose rows expire with the retention
+
+
+def ttl_expression(retention_days: int) -> str:
+    """The TTL of rows ending at ``end_ms`` kept ``retention_days`` (an int): in Int64 seconds, clamped."""
+    seconds = int(retention_days) * 86_400
+    return f"toDateTime(least(intDiv(end_ms, 1000) + {seconds}, {MAX_DATETIME_S}))"
+
+
+def ttl_statement(table: str, retention_days: int, cluster: str | None = None) -> str:
+    """The statement that sets one table's retention (run at start-up; ``retention_days`` is an int)."""
+    target = f"{_local(table)} ON CLUSTER {cluster}" if cluster else table
+    return f"ALTER TABLE {target} MODIFY TTL {ttl_expression(retention_days)}"
 
 
 _CREATE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+) \(")
 _ALTER = re.compile(r"^ALTER TABLE (\w+) ")
 _ENGINE = re.compile(r"ENGINE = ReplacingMergeTree(?:\((\w+)\))?")
-SHARDED = "sessions"  # the one sharded table: stored as sessions_local, read through a Distributed sessions
-SHARDING_KEY = "sipHash64(account_id, conviva_session_id)"  # every version of a session on one shard
 
 
 def _local(table: str) -> str:
-    return f"{table}_local" if table == SHARDED else table
+    return f"{table}_local" if table in SHARDED else table
 
 
 def _replicated(match: re.Match[str], *, table: str) -> str:
-    path = "{shard}" if table == SHARDED else "all"  # accounts, keys, versions: a full copy on every node
+    path = "{shard}" if table in SHARDED else "all"  # accounts, keys, versions: a full copy on every node
     version = f", {match.group(1)}" if match.group(1) else ""
     zk_path = f"/clickhouse/tables/{path}/{{database}}/{table}"
     return f"ENGINE = ReplicatedReplacingMergeTree('{zk_path}', '{{replica}}'{version})"
@@ -192,8 +303,8 @@ def _replicated(match: re.Match[str], *, table: str) -> str:
 
 def cluster_ddl(cluster: str, database: str) -> list[str]:
     """The schema of a sharded, replicated deployment, derived from :data:`MIGRATIONS`: every table
-    replicated, sessions sharded by :data:`SHARDING_KEY` behind a Distributed ``sessions``, and the
-    versions recorded, so that nodes opened with ``?cluster=`` find the schema current. Apply it
+    replicated, the :data:`SHARDED` tables sharded by :data:`SHARDING_KEY` behind Distributed tables
+    of their names, and the versions recorded, so that nodes opened with ``?cluster=`` find the schema current. Apply it
     once, to any node, before the first start (``reelsight store cluster-ddl``)."""
     on = f"ON CLUSTER {cluster}"
     out = [f"CREATE DATABASE IF NOT EXISTS {database} {on}"]
@@ -203,14 +314,16 @@ def cluster_ddl(cluster: str, database: str) -> list[str]:
                 table = created.group(1)
                 body = _CREATE.sub(f"CREATE TABLE IF NOT EXISTS {database}.{_local(table)} {on} (", statement)
                 out.append(_ENGINE.sub(functools.partial(_replicated, table=table), body))
-                if table == SHARDED:
+                if table in SHARDED:
                     out.append(
-                        f"CREATE TABLE IF NOT EXISTS {database}.{SHARDED} {on} AS {database}.{_local(table)}"
+                        f"CREATE TABLE IF NOT EXISTS {database}.{table} {on} AS {database}.{_local(table)}"
                         f" ENGINE = Distributed({cluster}, {database}, {_local(table)}, {SHARDING_KEY})"
                     )
             elif altered := _ALTER.match(statement):
                 table = altered.group(1)
                 out.append(_ALTER.sub(f"ALTER TABLE {database}.{_local(table)} {on} ", statement))
+            elif statement.startswith("INSERT INTO "):
+                continue  # fills a new table from a single node's existing rows: a new cluster has none
             else:
                 raise ValueError(f"no cluster form for the migration statement {statement[:60]!r}")
     versions = ", ".join(f"({v}, 0)" for v in range(1, len(MIGRATIONS) + 1))

@@ -23,17 +23,27 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from reelsight.errors import AlreadyExists, NotFoundInStore, ReadTimeout, StorageFailure
 from reelsight.query.parse import FLAG_PARAMS
 from reelsight.query.selection import Selection
+from reelsight.query.viewer import ViewerQuery
 from reelsight.store.base import IP_PRIVACY_MODES, Account, ApiKey, StoredSession, require_account_scope
-from reelsight.store.clickhouse.schema import MIGRATIONS, SESSION_COLUMNS, ttl_statement
-from reelsight.store.records import SessionRecord
+from reelsight.store.clickhouse.schema import MIGRATIONS, SESSION_COLUMNS, TTL_TABLES, ttl_expression, ttl_statement
+from reelsight.store.records import SessionRecord, lookup_key, viewer_lookups
 
 log = logging.getLogger("reelsight.store")
 INSERT_CHUNK = 10_000  # sessions per INSERT: one part per chunk, never one per session
 _TIMEOUT_CODE = 159  # TIMEOUT_EXCEEDED
-_ACCOUNT_COLS = "id, name, viewer_module, business_error_patterns, ingest_key, created_ms, ip_privacy"
+_ACCOUNT_COLS = "id, name, viewer_module, business_error_patterns, ingest_key, created_ms, ip_privacy, ad_insights"
 _KEY_COLS = "key_id, account_id, secret_hash, disabled, created_ms"
 _FLAG_FIELDS = frozenset(FLAG_PARAMS)
 DAY_MS = 86_400_000
+_VIEWER_COLUMNS = ("account_id", "lookup", "end_ms", "sample_key", "conviva_session_id", "version")
+# A viewer lookup row is checked against the session's current version: the same end, and the viewer
+# id or an address the document still has (a row left by a session rewritten since never answers).
+_VIEWER_CHECK = {
+    "viewer_id": "viewer_id = {value:String}",
+    # compared as addresses, not text ("2001:db8::7" is "2001:0db8:0000::7"; IPv4 as its mapped IPv6)
+    "ip": "toIPv6OrNull({value:String}) IN (toIPv6OrNull(JSONExtractString(doc, 'network_info', 'ip')),"
+    " toIPv6OrNull(JSONExtractString(doc, 'network_info', 'ipv6')))",
+}
 
 
 def _version() -> int:
@@ -50,6 +60,7 @@ def _account(row: Sequence[Any]) -> Account:
         ingest_key=row[4],
         created_ms=int(row[5]),
         ip_privacy=row[6],
+        ad_insights=bool(row[7]),
     )
 
 
@@ -123,17 +134,17 @@ class ClickHouseStore:
         self._set_ttl(retention_days)
 
     def _set_ttl(self, retention_days: int) -> None:
-        """Apply ``retention_days`` as the sessions' TTL, only when it differs (a changed TTL may
-        rewrite parts: not at every start of every node)."""
-        table = "sessions_local" if self._cluster else "sessions"
-        rows = self._query(
-            "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
-            {"t": table},
-        )
-        days = int(retention_days)
-        if rows and any(form in rows[0][0] for form in (f"toIntervalDay({days})", f"INTERVAL {days} DAY")):
-            return
-        self._command(ttl_statement(retention_days, self._cluster))
+        """Apply ``retention_days`` as the TTL of the sessions, ad sessions and viewer lookups, only
+        where it differs (a changed TTL may rewrite parts: not at every start of every node)."""
+        wanted = ttl_expression(retention_days).replace(" ", "")
+        for table in TTL_TABLES:
+            rows = self._query(
+                "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
+                {"t": f"{table}_local" if self._cluster else table},
+            )
+            if rows and wanted in rows[0][0].replace(" ", ""):
+                continue
+            self._command(ttl_statement(table, retention_days, self._cluster))
 
     def _command(self, sql: str, params: dict[str, object] | None = None) -> None:
         try:
@@ -156,9 +167,12 @@ class ClickHouseStore:
         params: dict[str, object] | None = None,
         *,
         formats: dict[str, str | dict[str, str]] | None = None,
+        settings: dict[str, object] | None = None,
     ) -> Sequence[Sequence[Any]]:
         try:
-            result = self._client.query(sql, parameters=params, settings=self._read_settings, column_formats=formats)
+            result = self._client.query(
+                sql, parameters=params, settings={**self._read_settings, **(settings or {})}, column_formats=formats
+            )
         except ClickHouseError as exc:
             if f"Code: {_TIMEOUT_CODE}." in str(exc):
                 raise ReadTimeout(f"read cancelled after {self._read_settings['max_execution_time']} s") from None
@@ -175,7 +189,7 @@ class ClickHouseStore:
 
     def truncate(self) -> None:
         """Remove every account, key and session (tests, and scratch databases)."""
-        for table in ("accounts", "api_keys", "sessions", "tag_keys"):
+        for table in ("accounts", "api_keys", "sessions", "ad_sessions", "viewer_sessions", "tag_keys"):
             self._command(f"TRUNCATE TABLE {table}")
 
     # -- accounts and credentials --------------------------------------------------------------
@@ -188,6 +202,7 @@ class ClickHouseStore:
         business_error_patterns: Sequence[str],
         ingest_key: str,
         ip_privacy: str = "full",
+        ad_insights: bool = False,
     ) -> Account:
         """Account ids are the next integer after the highest one: create accounts from one place at
         a time (an operator's command); two nodes creating accounts at the same instant could race."""
@@ -199,8 +214,29 @@ class ClickHouseStore:
             ((top,),) = self._query("SELECT max(id) FROM accounts FINAL")
             patterns = msgspec.json.encode(list(business_error_patterns)).decode()
             row = [int(top) + 1, name, int(viewer_module), patterns, ingest_key, time.time_ns() // 1_000_000]
-            self._insert("accounts", [[*row, ip_privacy, _version()]], [*_ACCOUNT_COLS.split(", "), "version"])
+            row += [ip_privacy, int(ad_insights), _version()]
+            self._insert("accounts", [row], [*_ACCOUNT_COLS.split(", "), "version"])
         return self.get_account_by_id(int(top) + 1)
+
+    def set_permissions(
+        self, account_id: int, *, viewer_module: bool | None = None, ad_insights: bool | None = None
+    ) -> Account:
+        """A new version of the account's row (the newest wins in ``FINAL`` reads)."""
+        with self._account_lock:
+            a = self.get_account_by_id(account_id)
+            row: list[object] = [
+                a.id,
+                a.name,
+                int(a.viewer_module if viewer_module is None else viewer_module),
+                msgspec.json.encode(list(a.business_error_patterns)).decode(),
+                a.ingest_key,
+                a.created_ms,
+                a.ip_privacy,
+                int(a.ad_insights if ad_insights is None else ad_insights),
+                _version(),
+            ]
+            self._insert("accounts", [row], [*_ACCOUNT_COLS.split(", "), "version"])
+        return self.get_account_by_id(account_id)
 
     def _one_account(self, where: str, value: object, kind: str) -> Account:
         rows = self._query(
@@ -295,9 +331,18 @@ class ClickHouseStore:
         iterator: Iterator[SessionRecord] = iter(records)
         while chunk := list(itertools.islice(iterator, INSERT_CHUNK)):
             version = _version()
-            self._insert(
-                "sessions", [self._row(account_id, r, version + i) for i, r in enumerate(chunk)], SESSION_COLUMNS
-            )
+            rows: dict[str, list[list[object]]] = {"sessions": [], "ad_sessions": []}
+            lookups: list[list[object]] = []
+            for i, r in enumerate(chunk):
+                rows["ad_sessions" if r.is_ad else "sessions"].append(self._row(account_id, r, version + i))
+                if not r.is_ad:
+                    row: list[object] = [r.end_ms, r.sample_key, r.conviva_session_id, version + i]
+                    lookups += [[account_id, key, *row] for key in viewer_lookups(r.viewer_id, r.ips)]
+            for table, table_rows in rows.items():
+                if table_rows:
+                    self._insert(table, table_rows, SESSION_COLUMNS)
+            if lookups:  # after the sessions: a lookup row never names a session not yet written
+                self._insert("viewer_sessions", lookups, _VIEWER_COLUMNS)
             self._note_tag_keys(account_id, chunk)
             written += len(chunk)
         return written
@@ -329,7 +374,9 @@ class ClickHouseStore:
         return [row[0] for row in rows]
 
     def sample_sessions(self, account_id: int, query: Selection) -> list[StoredSession]:
-        """The ``limit`` matching sessions with the smallest sample keys, newest end first."""
+        """The ``limit`` matching sessions of the selection's kind with the smallest sample keys, newest
+        end first."""
+        table = "ad_sessions" if query.kind == "ad" else "sessions"
         params: dict[str, object] = {
             "account": require_account_scope(account_id),
             "start": query.start_ms,
@@ -338,7 +385,7 @@ class ClickHouseStore:
         }
         where = compile_matches(query, params)
         picked = self._query(
-            "SELECT sample_key, conviva_session_id FROM sessions FINAL"  # noqa: S608 - fixed identifiers
+            f"SELECT sample_key, conviva_session_id FROM {table} FINAL"  # noqa: S608 - fixed identifiers
             " WHERE account_id = {account:UInt64} AND end_ms >= {start:Int64} AND end_ms < {end:Int64}"
             f" AND {where} ORDER BY sample_key, conviva_session_id LIMIT {{limit:UInt32}}",
             params,
@@ -346,7 +393,7 @@ class ClickHouseStore:
         if not picked:
             return []
         rows = self._query(
-            "SELECT conviva_session_id, end_ms, doc, viewer_split, viewer_id FROM sessions FINAL"
+            f"SELECT conviva_session_id, end_ms, doc, viewer_split, viewer_id FROM {table} FINAL"  # noqa: S608
             " WHERE account_id = {account:UInt64} AND sample_key IN {keys:Array(Int64)}"
             " AND conviva_session_id IN {ids:Array(String)}",
             {"account": account_id, "keys": [r[0] for r in picked], "ids": [r[1] for r in picked]},
@@ -356,14 +403,52 @@ class ClickHouseStore:
         sessions.sort(key=lambda s: (-s.end_ms, s.conviva_session_id))
         return sessions
 
+    def viewer_sessions(self, account_id: int, query: ViewerQuery) -> list[StoredSession]:
+        """One viewer's content sessions in the window, newest first: the lookup rows name the
+        candidates (``viewer_sessions``), each checked against its session's current version."""
+        params: dict[str, object] = {
+            "account": require_account_scope(account_id),
+            "lookup": lookup_key(query.kind, query.value),
+            "value": query.value,
+            "start": query.start_ms,
+            "end": query.end_ms,
+            "limit": query.limit,
+        }
+        window = "end_ms >= {start:Int64} AND end_ms < {end:Int64}"
+        rows = self._query(
+            "SELECT conviva_session_id, end_ms, doc, viewer_split, viewer_id FROM sessions FINAL"  # noqa: S608
+            " WHERE account_id = {account:UInt64} AND (sample_key, conviva_session_id, end_ms) IN ("
+            " SELECT sample_key, conviva_session_id, end_ms FROM viewer_sessions"
+            f" WHERE account_id = {{account:UInt64}} AND lookup = {{lookup:String}} AND {window})"
+            f" AND {window} AND is_ended = 1 AND {_VIEWER_CHECK[query.kind]}"
+            " ORDER BY end_ms DESC, conviva_session_id LIMIT {limit:UInt32}",
+            params,
+            formats={"doc": "bytes"},
+            settings={"distributed_product_mode": "local"} if self._cluster else None,
+        )
+        return [StoredSession(r[0], int(r[1]), bytes(r[2]), int(r[3]), r[4]) for r in rows]
+
     def purge_ended_before(self, cutoff_ms: int) -> int:
-        """Delete sessions whose end is before ``cutoff_ms`` now (the TTL does the same in merges).
-        On a cluster the TTL alone applies the retention: every node runs the purge, and a delete
-        on every shard from every node each hour would only repeat the TTL's work."""
+        """Delete sessions (content and ad) and viewer lookups whose end is before ``cutoff_ms`` now
+        (the TTL does the same in merges). On a cluster the TTL alone applies the retention: every
+        node runs the purge, and a delete on every shard from every node each hour would only repeat
+        the TTL's work."""
         if self._cluster:
             return 0
-        ((count,),) = self._query("SELECT count() FROM sessions FINAL WHERE end_ms < {c:Int64}", {"c": cutoff_ms})
-        if count:
-            self._command("DELETE FROM sessions WHERE end_ms < {c:Int64}", {"c": cutoff_ms})
+        deleted = 0
+        for table in ("sessions", "ad_sessions"):
+            ((count,),) = self._query(
+                f"SELECT count() FROM {table} FINAL WHERE end_ms < {{c:Int64}}",  # noqa: S608 - fixed names
+                {"c": cutoff_ms},
+            )
+            if count:  # every version of a session whose newest one expired (not only the rows that ended
+                # before the cutoff: an older version that ended later would come back in FINAL reads)
+                self._command(
+                    f"DELETE FROM {table} WHERE (account_id, sample_key, conviva_session_id) IN (SELECT account_id,"  # noqa: S608
+                    f" sample_key, conviva_session_id FROM {table} FINAL WHERE end_ms < {{c:Int64}})",
+                    {"c": cutoff_ms},
+                )
+            deleted += int(count)
+        self._command("DELETE FROM viewer_sessions WHERE end_ms < {c:Int64}", {"c": cutoff_ms})
         self._command("DELETE FROM tag_keys WHERE last_end_ms < {c:Int64}", {"c": cutoff_ms})
-        return int(count)
+        return deleted

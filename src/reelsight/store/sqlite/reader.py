@@ -26,12 +26,20 @@ from reelsight.store.records import BUCKET_MS, TAG_KEY_END, TAG_SEPARATOR
 from reelsight.store.sqlite import terms
 from reelsight.store.sqlite.documents import DocumentReader
 
-_Row = tuple[int, str, int, int]  # sample_key, conviva_session_id, end_ms, doc_id
+Row = tuple[int, str, int, int]  # sample_key, conviva_session_id, end_ms, doc_id
 # A tag filter on the inline tag list (see records.encode_tags): the key with that value is present;
 # for the value "" also when the key is absent altogether.
 _TAG_EQUALS = "instr(tags, char(31) || ? || char(30) || ? || char(31)) > 0"
 _TAG_ABSENT = "instr(tags, char(31) || ? || char(30)) = 0"
-_SELECT = "SELECT sample_key, conviva_session_id, end_ms, doc_id FROM sessions"
+
+
+def _select(table: str) -> str:
+    return f"SELECT sample_key, conviva_session_id, end_ms, doc_id FROM {table}"  # noqa: S608 - fixed names
+
+
+def table_of(sel: Selection) -> str:
+    """The table a selection reads: content sessions, or ad sessions (one layout, ``schema.py``)."""
+    return "ad_sessions" if sel.kind == "ad" else "sessions"
 
 
 def _placeholders(n: int) -> str:
@@ -55,7 +63,7 @@ def filter_sql(sel: Selection) -> tuple[str, list[object]]:
             params.extend(int(v) if isinstance(v, bool) else v for v in match.values)
         elif match.kind == "any_element":
             marks = _placeholders(len(match.values))
-            parts.append(f"EXISTS (SELECT 1 FROM json_each(sessions.{match.field}) WHERE value IN ({marks}))")  # noqa: S608
+            parts.append(f"EXISTS (SELECT 1 FROM json_each({table_of(sel)}.{match.field}) WHERE value IN ({marks}))")  # noqa: S608
             params.extend(match.values)
         else:
             parts.append(_tag_condition(match, params))
@@ -83,10 +91,10 @@ def _bucket_cursors(
     query: Selection,
     where: str,
     params: list[object],
-) -> list[Iterator[_Row]]:
+) -> list[Iterator[Row]]:
     sql = (
-        f"{_SELECT} WHERE account_id = ? AND end_bucket = ? AND end_ms >= ? AND end_ms < ? AND {where}"
-        " ORDER BY sample_key, conviva_session_id"
+        f"{_select(table_of(query))} WHERE account_id = ? AND end_bucket = ? AND end_ms >= ? AND end_ms < ?"
+        f" AND {where} ORDER BY sample_key, conviva_session_id"
     )
     first, last = query.start_ms // BUCKET_MS, (query.end_ms - 1) // BUCKET_MS
     return [
@@ -115,9 +123,12 @@ def _match_terms(match: Match) -> list[int] | None:
 
 def _postings_plan(
     conn: sqlite3.Connection, account_id: int, query: Selection, where: str, params: list[object]
-) -> list[Iterator[_Row]] | None:
+) -> list[Iterator[Row]] | None:
     """A cursor over the candidates of the most selective match with postings in every day of the window,
-    or None when no match has them or they are too many (the bucket plan is as good then)."""
+    or None when no match has them or they are too many (the bucket plan is as good then). Only content
+    sessions have postings."""
+    if query.kind != "content":
+        return None
     first, last = query.start_ms // BUCKET_MS, (query.end_ms - 1) // BUCKET_MS
     days = list(range(first // terms.DAY_BUCKETS, last // terms.DAY_BUCKETS + 1))
     best: tuple[int, list[int]] | None = None  # candidates, terms
@@ -161,12 +172,13 @@ def _postings_plan(
 
 def _by_id_index(
     conn: sqlite3.Connection, account_id: int, query: Selection, where: str, params: list[object]
-) -> list[Iterator[_Row]]:
+) -> list[Iterator[Row]]:
     order = " ORDER BY sample_key, conviva_session_id LIMIT ?"
     window = [query.start_ms, query.end_ms]
+    table = table_of(query)
     if any(m.kind == "scalar" and m.field == "session_id" for m in query.matches):
         sql = (
-            f"{_SELECT} INDEXED BY sessions_by_session_id WHERE account_id = ? AND end_ms >= ? AND end_ms < ?"
+            f"{_select(table)} INDEXED BY {table}_by_session_id WHERE account_id = ? AND end_ms >= ? AND end_ms < ?"
             f" AND {where}{order}"
         )
         return [conn.execute(sql, [account_id, *window, *params, query.limit])]
@@ -174,7 +186,7 @@ def _by_id_index(
     # one sorted cursor per client (the client_id condition keeps a longer client id's rows out of it).
     (clients,) = (m.values for m in query.matches if m.kind == "scalar" and m.field == "client_id")
     sql = (
-        f"{_SELECT} INDEXED BY sessions_by_conviva_id WHERE account_id = ? AND conviva_session_id >= ?"
+        f"{_select(table)} INDEXED BY {table}_by_conviva_id WHERE account_id = ? AND conviva_session_id >= ?"
         f" AND conviva_session_id < ? AND client_id = ? AND end_ms >= ? AND end_ms < ? AND {where}{order}"
     )
     return [
@@ -196,9 +208,16 @@ def sample(
         cursors = _postings_plan(conn, account_id, query, where, params) or _bucket_cursors(
             conn, account_id, query, where, params
         )
-    picked: list[_Row] = list(itertools.islice(heapq.merge(*cursors), query.limit))
+    picked: list[Row] = list(itertools.islice(heapq.merge(*cursors), query.limit))
     for cursor in cursors:
         cursor.close()  # type: ignore[attr-defined]
+    picked.sort(key=lambda row: (-row[2], row[1]))
+    return fetch_documents(conn, picked, documents)
+
+
+def fetch_documents(conn: sqlite3.Connection, picked: list[Row], documents: DocumentReader) -> list[StoredSession]:
+    """The chosen sessions with their documents, in the order given; a damaged document raises
+    ``StorageFailure``."""
     if not picked:
         return []
     doc_ids = [row[3] for row in picked]
@@ -211,7 +230,6 @@ def sample(
             ["[" + ",".join(map(str, doc_ids)) + "]"],
         )
     }
-    picked.sort(key=lambda row: (-row[2], row[1]))
     return [
         StoredSession(
             conviva_session_id=csid,

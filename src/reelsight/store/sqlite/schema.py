@@ -7,7 +7,7 @@ flag and dimension tables, never from input.
 
 Migrations are history: each one is literal SQL, frozen once released, and never edited (a file
 created at version k must stay exactly what migrations 1..k make). A new dimension or flag comes
-with a new migration that adds its column to ``sessions`` with a DEFAULT, so existing rows stay
+with a new migration that adds its column to ``sessions`` and ``ad_sessions`` with a DEFAULT, so existing rows stay
 valid. :func:`check_session_columns` runs at every open and refuses a file whose ``sessions`` table
 lacks a column the session insert fills (the code gained a dimension or flag without a migration).
 """
@@ -240,6 +240,100 @@ GROUP BY account_id, end_ms / 86400000, key""",
     ]
 
 
+def _v9() -> list[str]:
+    """Ad sessions and the viewer lookup.
+
+    - ``accounts.ad_insights``: the permission for the ad sessions endpoint.
+    - ``ad_sessions``: ad sessions, a table of their own with the layout of ``sessions`` (the same
+      columns, key and id indexes), so a content sample never walks past ad rows. Sessions already
+      stored that name a content session (``d_content_session_id``) are ad sessions: they move.
+    - ``viewer_sessions``: one row per content session and lookup key (a 64-bit hash of ``v:`` + viewer
+      id, or of ``i:`` + client address) per account and UTC day of its end (``viewers.py``); filled for the sessions
+      already stored when the store opens (``viewer_sessions_backfill``), as the addresses are inside
+      the compressed documents."""
+    return [
+        "ALTER TABLE accounts ADD COLUMN ad_insights INTEGER NOT NULL DEFAULT 0",
+        """CREATE TABLE ad_sessions (
+  account_id INTEGER NOT NULL,
+  end_bucket INTEGER NOT NULL,
+  sample_key INTEGER NOT NULL,
+  conviva_session_id TEXT NOT NULL,
+  doc_id INTEGER NOT NULL,
+  start_ms INTEGER NOT NULL,
+  end_ms INTEGER NOT NULL,
+  is_ended INTEGER NOT NULL,
+  session_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  cdn TEXT NOT NULL,
+  is_exit_before_video_start INTEGER NOT NULL,
+  is_video_start_failure INTEGER NOT NULL,
+  is_video_start_failure_business INTEGER NOT NULL,
+  is_video_start_failure_tech INTEGER NOT NULL,
+  is_video_playback_failure INTEGER NOT NULL,
+  is_video_playback_failure_business INTEGER NOT NULL,
+  is_video_playback_failure_tech INTEGER NOT NULL,
+  d_ad_creative_id TEXT NOT NULL,
+  d_ad_id TEXT NOT NULL,
+  d_ad_media_file_api_framework TEXT NOT NULL,
+  d_ad_planned_duration TEXT NOT NULL,
+  d_ad_position TEXT NOT NULL,
+  d_ad_sequence TEXT NOT NULL,
+  d_ad_system TEXT NOT NULL,
+  d_ad_technology TEXT NOT NULL,
+  d_app_version TEXT NOT NULL,
+  d_asn TEXT NOT NULL,
+  d_asset TEXT NOT NULL,
+  d_browser_name TEXT NOT NULL,
+  d_browser_version TEXT NOT NULL,
+  d_cdn_edge_group TEXT NOT NULL,
+  d_cdn_edge_server TEXT NOT NULL,
+  d_content_category TEXT NOT NULL,
+  d_content_meta_channel TEXT NOT NULL,
+  d_content_meta_show_title TEXT NOT NULL,
+  d_content_session_id TEXT NOT NULL,
+  d_device_hardware_type TEXT NOT NULL,
+  d_device_manufacturer TEXT NOT NULL,
+  d_device_marketing_name TEXT NOT NULL,
+  d_device_model TEXT NOT NULL,
+  d_device_name TEXT NOT NULL,
+  d_device_os TEXT NOT NULL,
+  d_device_os_family TEXT NOT NULL,
+  d_device_os_version TEXT NOT NULL,
+  d_geo_city_name TEXT NOT NULL,
+  d_geo_continent_name TEXT NOT NULL,
+  d_geo_country_code TEXT NOT NULL,
+  d_geo_country_name TEXT NOT NULL,
+  d_geo_dma TEXT NOT NULL,
+  d_geo_postal_code TEXT NOT NULL,
+  d_geo_state_code TEXT NOT NULL,
+  d_geo_state_name TEXT NOT NULL,
+  d_isp TEXT NOT NULL,
+  d_platform_version TEXT NOT NULL,
+  d_player_framework_name TEXT NOT NULL,
+  d_player_framework_version TEXT NOT NULL,
+  d_player_name TEXT NOT NULL,
+  d_stream_url TEXT NOT NULL,
+  d_video_asset_name TEXT NOT NULL,
+  tags TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (account_id, end_bucket, sample_key, conviva_session_id)
+) WITHOUT ROWID""",
+        "CREATE UNIQUE INDEX ad_sessions_by_conviva_id ON ad_sessions(account_id, conviva_session_id)",
+        "CREATE INDEX ad_sessions_by_session_id ON ad_sessions(account_id, session_id, end_ms)",
+        "INSERT INTO ad_sessions SELECT * FROM sessions WHERE d_content_session_id != ''",
+        "DELETE FROM sessions WHERE d_content_session_id != ''",
+        """CREATE TABLE viewer_sessions (
+  account_id INTEGER NOT NULL,
+  day INTEGER NOT NULL,
+  lookup INTEGER NOT NULL,
+  end_ms INTEGER NOT NULL,
+  sample_key INTEGER NOT NULL,
+  PRIMARY KEY (account_id, day, lookup, end_ms, sample_key)
+) WITHOUT ROWID""",
+        "CREATE TABLE viewer_sessions_backfill (pending INTEGER NOT NULL)",
+        "INSERT INTO viewer_sessions_backfill SELECT 1 WHERE EXISTS (SELECT 1 FROM sessions)",
+    ]
+
+
 # Append only: a released migration is never edited, reordered or removed.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     tuple(_v1()),
@@ -250,6 +344,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     tuple(_v6()),
     tuple(_v7()),
     tuple(_v8()),
+    tuple(_v9()),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -283,18 +378,27 @@ def session_columns() -> tuple[str, ...]:
     return (*_SESSION_BASE_COLUMNS, *FLAG_PARAMS, *(d.column for d in SCALAR_DIMENSIONS))
 
 
+SESSION_TABLES = ("sessions", "ad_sessions")  # content and ad sessions: one layout, one insert
+
+
 def check_session_columns(conn: sqlite3.Connection) -> None:
-    """Raise :class:`SchemaDrift` unless ``sessions`` can take the session insert as the code writes it.
+    """Raise :class:`SchemaDrift` unless ``sessions`` and ``ad_sessions`` can take the session insert
+    as the code writes it.
 
     Every column the insert fills must exist, and every other column must have a DEFAULT or allow
-    NULL (the insert leaves it out). One ``PRAGMA table_info``.
+    NULL (the insert leaves it out). One ``PRAGMA table_info`` per table.
     """
-    table = {row[1]: row for row in conn.execute("PRAGMA table_info(sessions)")}
+    for name in SESSION_TABLES:
+        _check_table_columns(conn, name)
+
+
+def _check_table_columns(conn: sqlite3.Connection, name: str) -> None:
+    table = {row[1]: row for row in conn.execute(f"PRAGMA table_info({name})")}
     expected = session_columns()
     missing = [c for c in expected if c not in table]
     if missing:
         raise SchemaDrift(
-            f"the sessions table (schema version {SCHEMA_VERSION}) lacks column(s) {', '.join(missing)} that the"
+            f"the {name} table (schema version {SCHEMA_VERSION}) lacks column(s) {', '.join(missing)} that the"
             " session insert fills: a new flag or dimension needs a new migration that adds its column"
             " (with a DEFAULT)"
         )
@@ -302,7 +406,7 @@ def check_session_columns(conn: sqlite3.Connection) -> None:
     unfilled = [name for name, row in table.items() if name not in expected and row[3] and row[4] is None]
     if unfilled:
         raise SchemaDrift(
-            f"the sessions table has NOT NULL column(s) {', '.join(unfilled)} without a DEFAULT that the session"
+            f"the {name} table has NOT NULL column(s) {', '.join(unfilled)} without a DEFAULT that the session"
             " insert does not fill: a removed flag or dimension needs a new migration for its column"
         )
 

@@ -26,15 +26,16 @@ from reelsight.errors import AlreadyExists, NotFoundInStore, ReadTimeout, Storag
 from reelsight.query.dimensions import SCALAR_DIMENSIONS
 from reelsight.query.parse import FLAG_PARAMS
 from reelsight.query.selection import Selection
+from reelsight.query.viewer import ViewerQuery
 from reelsight.store.base import IP_PRIVACY_MODES, Account, ApiKey, StoredSession, require_account_scope
 from reelsight.store.records import BUCKET_MS, SessionRecord, encode_tags
 from reelsight.store.sqlite import tag_keys as tag_key_table
-from reelsight.store.sqlite import terms
+from reelsight.store.sqlite import terms, viewers
 from reelsight.store.sqlite.connection import open_connection, transaction
 from reelsight.store.sqlite.documents import DocumentReader, DocumentWriter
 from reelsight.store.sqlite.owner import FileIdentity, StoreOwnership
 from reelsight.store.sqlite.reader import sample
-from reelsight.store.sqlite.schema import migrate
+from reelsight.store.sqlite.schema import SESSION_TABLES, migrate
 
 _SESSION_COLUMNS = (
     "account_id, end_bucket, sample_key, conviva_session_id, doc_id, start_ms, end_ms, is_ended, "
@@ -43,10 +44,11 @@ _SESSION_COLUMNS = (
     + ", "
     + ", ".join(d.column for d in SCALAR_DIMENSIONS)
 )
-_SESSION_INSERT = (
-    f"INSERT INTO sessions ({_SESSION_COLUMNS}) "  # noqa: S608 - fixed identifiers
+_SESSION_INSERT = {
+    table: f"INSERT INTO {table} ({_SESSION_COLUMNS}) "  # noqa: S608 - fixed identifiers
     f"VALUES ({','.join('?' * (12 + len(FLAG_PARAMS) + len(SCALAR_DIMENSIONS)))})"
-)
+    for table in SESSION_TABLES
+}
 _WRITE_CHUNK = 2000
 log = logging.getLogger("reelsight.store")
 # SQLite's primary result codes that mean "the storage refused", not "the statement is wrong":
@@ -88,12 +90,15 @@ class SqliteStore:
             self._identity = FileIdentity(path)
             migrate(self._writer)
             self._documents = DocumentWriter(self._writer)
+            self._replaced_docs = DocumentReader()  # the writer's reader of documents it replaces
             # The filter terms of the sessions the current write transaction inserts (``terms.py``),
             # added in one go before it commits.
             self._postings: collections.defaultdict[int, list[terms.Posting]] = collections.defaultdict(list)
             self._posting_writer = terms.Postings()
             if terms.backfill_pending(self._writer):
                 self._backfill_terms()
+            if viewers.backfill_pending(self._writer):
+                self._backfill_viewers()
         except BaseException:
             if self.ownership is not None:
                 self.ownership.release()
@@ -184,6 +189,13 @@ class SqliteStore:
             done = terms.backfill(conn, self._posting_writer)
         log.info("filter terms backfilled for %d stored sessions in %.1f s", done, time.perf_counter() - started)
 
+    def _backfill_viewers(self) -> None:
+        """Viewer lookup rows for the content sessions of a file from before migration 9, once."""
+        started = time.perf_counter()
+        with self._write_lock, self._transaction() as conn:
+            done = viewers.backfill(conn, self._replaced_docs)
+        log.info("viewer lookups backfilled for %d stored sessions in %.1f s", done, time.perf_counter() - started)
+
     def _train_after_commit(self) -> None:
         """The file's first dictionary, once enough documents are stored without one (~0.1 s, once). The
         caller's transaction has committed: a failure here is logged, and tried again later."""
@@ -206,7 +218,7 @@ class SqliteStore:
     # -- accounts and credentials --------------------------------------------------------------
 
     @staticmethod
-    def _account(row: tuple[int, str, int, str, str, int, str]) -> Account:
+    def _account(row: tuple[int, str, int, str, str, int, str, int]) -> Account:
         return Account(
             id=row[0],
             name=row[1],
@@ -215,9 +227,10 @@ class SqliteStore:
             ingest_key=row[4],
             created_ms=row[5],
             ip_privacy=row[6],
+            ad_insights=bool(row[7]),
         )
 
-    _ACCOUNT_COLS = "id, name, viewer_module, business_error_patterns, ingest_key, created_ms, ip_privacy"
+    _ACCOUNT_COLS = "id, name, viewer_module, business_error_patterns, ingest_key, created_ms, ip_privacy, ad_insights"
 
     def create_account(
         self,
@@ -227,6 +240,7 @@ class SqliteStore:
         business_error_patterns: Sequence[str],
         ingest_key: str,
         ip_privacy: str = "full",
+        ad_insights: bool = False,
     ) -> Account:
         if ip_privacy not in IP_PRIVACY_MODES:
             raise ValueError(f"ip_privacy must be one of {IP_PRIVACY_MODES}")
@@ -235,7 +249,7 @@ class SqliteStore:
             with self.writing() as conn:
                 cur = conn.execute(
                     "INSERT INTO accounts (name, viewer_module, business_error_patterns, ingest_key,"
-                    " created_ms, ip_privacy) VALUES (?, ?, ?, ?, ?, ?)",
+                    " created_ms, ip_privacy, ad_insights) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         name,
                         int(viewer_module),
@@ -243,12 +257,30 @@ class SqliteStore:
                         ingest_key,
                         created,
                         ip_privacy,
+                        int(ad_insights),
                     ),
                 )
         except sqlite3.IntegrityError:
             raise AlreadyExists(f"an account named {name!r} already exists") from None
         assert cur.lastrowid is not None
         return self.get_account_by_id(cur.lastrowid)
+
+    def set_permissions(
+        self, account_id: int, *, viewer_module: bool | None = None, ad_insights: bool | None = None
+    ) -> Account:
+        with self.writing() as conn:
+            cur = conn.execute(
+                "UPDATE accounts SET viewer_module = coalesce(?, viewer_module), ad_insights = coalesce(?, ad_insights)"
+                " WHERE id = ?",
+                (
+                    None if viewer_module is None else int(viewer_module),
+                    None if ad_insights is None else int(ad_insights),
+                    account_id,
+                ),
+            )
+        if cur.rowcount == 0:
+            raise NotFoundInStore(f"no account with id {account_id!r}")
+        return self.get_account_by_id(account_id)
 
     def _one_account(self, where: str, value: object) -> Account:
         with self.reading() as conn:
@@ -320,18 +352,14 @@ class SqliteStore:
 
     def insert_record(self, conn: sqlite3.Connection, account_id: int, r: SessionRecord) -> None:
         """Inside :meth:`writing`: insert one ended session, replacing the account's session with the
-        same conviva_session_id; its document is compressed (see ``documents.py``)."""
-        old = conn.execute(
-            "SELECT doc_id FROM sessions WHERE account_id = ? AND conviva_session_id = ?",
-            (account_id, r.conviva_session_id),
-        ).fetchone()
-        if old is not None:
-            conn.execute(
-                "DELETE FROM sessions WHERE account_id = ? AND conviva_session_id = ?",
-                (account_id, r.conviva_session_id),
-            )
-            conn.execute("DELETE FROM session_docs WHERE id = ?", (old[0],))
-        self._postings[account_id] += terms.postings(r.end_bucket, r.sample_key, terms.record_terms(r))
+        same conviva_session_id (content or ad); its document is compressed (see ``documents.py``).
+        Content sessions get filter terms and viewer lookup rows; ad sessions go to ``ad_sessions``."""
+        for table in SESSION_TABLES:
+            self._delete_stored(conn, table, account_id, r.conviva_session_id)
+        table = "ad_sessions" if r.is_ad else "sessions"
+        if not r.is_ad:
+            self._postings[account_id] += terms.postings(r.end_bucket, r.sample_key, terms.record_terms(r))
+            viewers.note(conn, account_id, r)
         tag_key_table.note(conn, account_id, r)
         dict_id, stored = self._documents.encode(r.doc)
         doc_id = conn.execute(
@@ -339,7 +367,7 @@ class SqliteStore:
             (r.viewer_split, r.viewer_id, stored, dict_id),
         ).lastrowid
         conn.execute(
-            _SESSION_INSERT,
+            _SESSION_INSERT[table],
             (
                 account_id,
                 r.end_bucket,
@@ -357,6 +385,25 @@ class SqliteStore:
                 *r.dimensions,
             ),
         )
+
+    def _delete_stored(self, conn: sqlite3.Connection, table: str, account_id: int, conviva_session_id: str) -> None:
+        """The stored session with this id in ``table``, if any, and its document and lookup rows."""
+        old = conn.execute(
+            f"SELECT s.doc_id, s.end_ms, s.sample_key, d.viewer_id, d.dict_id, d.doc FROM {table} AS s"  # noqa: S608
+            " JOIN session_docs AS d ON d.id = s.doc_id WHERE s.account_id = ? AND s.conviva_session_id = ?",
+            (account_id, conviva_session_id),
+        ).fetchone()
+        if old is None:
+            return
+        doc_id, end_ms, key, viewer_id, dict_id, doc = old
+        if table == "sessions":
+            document = self._replaced_docs.decode(conn, doc_id, dict_id, bytes(doc))
+            viewers.forget(conn, account_id, end_ms, key, viewer_id, document)
+        conn.execute(
+            f"DELETE FROM {table} WHERE account_id = ? AND conviva_session_id = ?",  # noqa: S608 - fixed names
+            (account_id, conviva_session_id),
+        )
+        conn.execute("DELETE FROM session_docs WHERE id = ?", (doc_id,))
 
     def write_sessions(self, account_id: int, records: Iterable[SessionRecord]) -> int:
         """Insert or replace (same account and conviva_session_id) ended sessions; returns the count."""
@@ -384,6 +431,13 @@ class SqliteStore:
             reader.conn.execute("BEGIN")  # one snapshot for the bucket cursors and the document fetch
             return sample(reader.conn, account_id, query, reader.documents)
 
+    def viewer_sessions(self, account_id: int, query: ViewerQuery) -> list[StoredSession]:
+        """One viewer's (or client address's) content sessions in the window, newest first (``viewers.py``)."""
+        account_id = require_account_scope(account_id)
+        with self._borrow() as reader:
+            reader.conn.execute("BEGIN")
+            return viewers.lookup(reader.conn, account_id, query, reader.documents)
+
     def tag_keys(self, account_id: int, since_ms: int, limit: int) -> list[str]:
         """From the small ``tag_keys`` table (``tag_keys.py``): about ``days x keys`` rows of one account."""
         account_id = require_account_scope(account_id)
@@ -391,7 +445,8 @@ class SqliteStore:
             return tag_key_table.since(conn, account_id, since_ms, limit)
 
     def purge_ended_before(self, cutoff_ms: int) -> int:
-        """Delete sessions whose end is before ``cutoff_ms`` (they can no longer be queried).
+        """Delete sessions (content and ad) whose end is before ``cutoff_ms`` (they can no longer be
+        queried); returns how many.
 
         Each account's expired sessions are a prefix of the primary key (account, end bucket, ...):
         the purge reads what it deletes and at most one bucket more.
@@ -399,19 +454,23 @@ class SqliteStore:
         doomed = "account_id = ? AND end_bucket <= ? AND end_ms < ?"
         deleted = 0
         with self.writing() as conn:
-            account_id = conn.execute("SELECT min(account_id) FROM sessions").fetchone()[0]
-            while account_id is not None:
-                params = (account_id, cutoff_ms // BUCKET_MS, cutoff_ms)
-                conn.execute(
-                    f"DELETE FROM session_docs WHERE id IN (SELECT doc_id FROM sessions WHERE {doomed})",  # noqa: S608
-                    params,
-                )
-                deleted += conn.execute(f"DELETE FROM sessions WHERE {doomed}", params).rowcount  # noqa: S608
-                tag_key_table.purge_before(conn, account_id, cutoff_ms)
-                terms.purge_days_before(conn, account_id, cutoff_ms // BUCKET_MS)
-                account_id = conn.execute(
-                    "SELECT min(account_id) FROM sessions WHERE account_id > ?", (account_id,)
-                ).fetchone()[0]
+            for table in SESSION_TABLES:
+                account_id = conn.execute(f"SELECT min(account_id) FROM {table}").fetchone()[0]  # noqa: S608
+                while account_id is not None:
+                    params = (account_id, cutoff_ms // BUCKET_MS, cutoff_ms)
+                    conn.execute(
+                        f"DELETE FROM session_docs WHERE id IN (SELECT doc_id FROM {table} WHERE {doomed})",  # noqa: S608
+                        params,
+                    )
+                    deleted += conn.execute(f"DELETE FROM {table} WHERE {doomed}", params).rowcount  # noqa: S608
+                    tag_key_table.purge_before(conn, account_id, cutoff_ms)
+                    if table == "sessions":
+                        terms.purge_days_before(conn, account_id, cutoff_ms // BUCKET_MS)
+                        viewers.purge_before(conn, account_id, cutoff_ms)
+                    account_id = conn.execute(
+                        f"SELECT min(account_id) FROM {table} WHERE account_id > ?",  # noqa: S608
+                        (account_id,),
+                    ).fetchone()[0]
             self._posting_writer.forget()  # its days are gone (and forgetting is always safe)
         return deleted
 
