@@ -80,7 +80,7 @@ def test_first_heartbeat_opens_the_session_with_its_metadata_and_device() -> Non
         MetadataUpdate(**IDS, seq=2, t_ms=at(1, 2), content=CONTENT, viewer_id="viewer-vod_full", metadata=METADATA),
         Start(
             **IDS,
-            seq=510,
+            seq=0,  # heartbeat 0 has no lost predecessor: its start takes slot 0, before any event
             t_ms=at(0, 2),
             content=CONTENT,
             device=DEVICE,

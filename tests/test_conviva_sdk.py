@@ -29,6 +29,7 @@ from reelsight.sessions.document import SELECTED_DIMENSION_KEYS
 from reelsight.settings import Settings
 from reelsight.store.sqlite import SqliteStore
 from reelsight.web.server import server_config
+from reelsight.web.sessions_route import AD_PATH
 from tests.conftest import PATH, Credentials, LiveServer
 from tests.conviva_sdk import DEFAULT_DEVICE, SDK_VERSION, ensure_sdk, run_driver
 
@@ -98,6 +99,7 @@ class Played:
     end: str
     t: dict[str, int]
     requests: list[dict[str, Any]]
+    ads: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # the driver's ad records by name
 
     @property
     def session_id(self) -> str:
@@ -135,18 +137,28 @@ def play(server: LiveServer, account: Credentials, scenarios: list[Scenario]) ->
         labels = [s[0] for s in scenario.steps]
         assert len(set(labels)) == len(labels), f"{scenario.name}: duplicate labels"
         times = {label: a["epoch_ms"] for label, a in zip(labels, ran["actions"], strict=True)}
-        played[scenario.name] = Played(scenario, ran["sid"], ran["clid"], ran["end"], times, ran["requests"])
+        ads = {ad["name"]: ad for ad in ran["ads"]}
+        played[scenario.name] = Played(scenario, ran["sid"], ran["clid"], ran["end"], times, ran["requests"], ads)
     return played
 
 
-def fetch_sessions(server: LiveServer, account: Credentials, played: list[Played], *, wait_s: float) -> dict[str, Any]:
-    """The read API's document of each played session, polling until all have ended (or ``wait_s``)."""
-    wanted = {p.session_id for p in played}
+def fetch_sessions(
+    server: LiveServer,
+    account: Credentials,
+    played: list[Played],
+    *,
+    wait_s: float,
+    path: str = PATH,
+    ids: set[str] | None = None,
+) -> dict[str, Any]:
+    """The read API's document of each played session (or of the sessions ``ids``) at ``path``,
+    polling until all have ended (or ``wait_s``)."""
+    wanted = ids if ids is not None else {p.session_id for p in played}
     params: dict[str, str | list[str]] = {"session_id": sorted(wanted), "limit": "1500"}
     deadline = time.monotonic() + wait_s
     with httpx.Client(base_url=server.url, auth=account.auth, timeout=10) as client:
         while True:
-            response = client.get(PATH, params=params)
+            response = client.get(path, params=params)
             assert response.status_code == 200, response.text
             docs = response.json()["sessions"]
             found = {d["session_id"] for d in docs}
@@ -155,7 +167,11 @@ def fetch_sessions(server: LiveServer, account: Credentials, played: list[Played
             time.sleep(0.2)
     ids = [d["session_id"] for d in docs]
     assert len(ids) == len(set(ids)), f"a session was reported twice: {ids}"
-    missing = sorted(p.scenario.name for p in played if p.session_id not in found)
+    missing = (
+        sorted(wanted - found)
+        if ids is not None
+        else sorted(p.scenario.name for p in played if p.session_id not in found)
+    )
     assert not missing, f"sessions never ended within {wait_s} s: {missing}"
     return {d["session_id"]: d for d in docs}
 
@@ -750,3 +766,197 @@ def test_lost_heartbeats_cost_at_most_one_interval(
             if abs(got - want) > HBI_TOL_MS:
                 problems.append(f"{p.scenario.name}: {metric} {got}, truth {want} (off by {got - want} ms)")
     assert not problems, "\n".join(problems)
+
+
+# -- ad sessions (AdAnalytics) ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def ad_account(store: SqliteStore) -> Credentials:
+    created = store.create_account(
+        "sdk-ads",
+        viewer_module=True,
+        ad_insights=True,
+        business_error_patterns=(BUSINESS_PATTERN,),
+        ingest_key=credentials.new_ingest_key(),
+    )
+    key_id, secret = credentials.new_key_id(), credentials.new_secret()
+    store.add_api_key(created.id, key_id, credentials.hash_secret(secret))
+    return Credentials(created, key_id, secret)
+
+
+def ad_info(ad_id: str, position: str, sequence: int, duration_s: int) -> dict[str, str | int]:
+    """The ad info an app passes to reportAdStarted / reportAdFailed: Conviva's documented keys."""
+    return {
+        "Conviva.assetName": f"ad-{ad_id}",
+        "Conviva.streamUrl": f"https://ads.example/{ad_id}.mp4",
+        "Conviva.duration": duration_s,
+        "Conviva.defaultResource": "ADCDN",
+        "c3.ad.id": ad_id,
+        "c3.ad.creativeId": f"creative-{ad_id}",
+        "c3.ad.system": "Google Ad Manager",
+        "c3.ad.technology": "Client Side",
+        "c3.ad.position": position,
+        "c3.ad.sequence": str(sequence),
+        "c3.ad.mediaFileApiFramework": "NA",
+    }
+
+
+# A pre-roll break with one ad played to its end, then a mid-roll break with an ad skipped and one
+# that fails before its first frame (reportAdFailed with no ad started). The SDK reports the
+# content's pod start and end around each break (ps 98, then 100 until the next state report).
+AD_INFOS = {
+    "preroll": ad_info("pre-1", "Pre-roll", 1, 15),
+    "skipped": ad_info("mid-1", "Mid-roll", 1, 20),
+    "failed": ad_info("mid-2", "MIDROLL", 2, 30),  # positions are normalised
+}
+ADS = Scenario(
+    "ads",
+    content_info("ads"),
+    [
+        ("requested", 0, "requested"),
+        ("pre_break", 200, "ad_break_start", "Pre-roll", 15),
+        ("a1_start", 250, "ad_started", "preroll", AD_INFOS["preroll"]),
+        ("a1_buffering", 300, "ad_state", "BUFFERING"),
+        ("a1_bitrate", 310, "ad_bitrate", 800),
+        ("a1_join", 700, "ad_state", "PLAYING"),
+        ("a1_quartile", 1000, "ad_event", "Conviva.AdFirstQuartile"),
+        ("a1_end", 1900, "ad_ended"),
+        ("pre_break_end", 1950, "ad_break_end"),
+        ("buffering", 2000, "state", "BUFFERING"),
+        ("join", 2400, "state", "PLAYING"),
+        ("mid_break", 3200, "ad_break_start", "Mid-roll", 30),
+        ("a2_start", 3250, "ad_started", "skipped", AD_INFOS["skipped"]),
+        ("a2_buffering", 3260, "ad_state", "BUFFERING"),
+        ("a2_join", 3500, "ad_state", "PLAYING"),
+        ("a2_warning", 3800, "ad_error", "AD_WARN: slow ad server", False),
+        ("a2_skip", 4300, "ad_skipped"),
+        ("a3_fail", 4400, "ad_failed", "failed", "VAST_ERROR 303: no ad", AD_INFOS["failed"]),
+        ("mid_break_end", 4500, "ad_break_end"),
+        ("resume", 4550, "state", "PLAYING"),
+        ("ended", 5000, "ended"),
+    ],
+)
+
+
+def ad_truth(p: Played, name: str) -> dict[str, Any]:
+    """The fields of ad session ``name`` that the SDK's ad analytics determine."""
+    t = p.t
+    info = AD_INFOS[name]
+    position = {"Pre-roll": "Pre-roll", "Mid-roll": "Mid-roll", "MIDROLL": "Mid-roll"}[str(info["c3.ad.position"])]
+    want: dict[str, Any] = {
+        "client_id": p.clid,
+        "session_id": str(p.ads[name]["sid"]),
+        "viewer_id": p.scenario.content["Conviva.viewerId"],  # the SDK copies it from the content
+        "content_info.asset": info["Conviva.assetName"],
+        "content_info.stream_url": info["Conviva.streamUrl"],
+        "content_info.length_ms": int(info["Conviva.duration"]) * 1000,
+        "content_info.category": "VoD",
+        "network_info.cdn": ["ADCDN"],
+        "status_info.ended_status": "By Player",
+        "tags.selected_dimensions.content_session_id": p.session_id,
+        "tags.selected_dimensions.ad_id": info["c3.ad.id"],
+        "tags.selected_dimensions.ad_creative_id": info["c3.ad.creativeId"],
+        "tags.selected_dimensions.ad_system": "Google Ad Manager",
+        "tags.selected_dimensions.ad_technology": "Client Side",
+        "tags.selected_dimensions.ad_position": position,
+        "tags.selected_dimensions.ad_sequence": info["c3.ad.sequence"],
+        "tags.selected_dimensions.ad_planned_duration": str(info["Conviva.duration"]),
+        "tags.selected_dimensions.ad_media_file_api_framework": "NA",
+        "tags.selected_dimensions.player_name": "AccPlayer",
+        "tags.selected_dimensions.app_version": "9.9.1",  # copied from the content too
+    }
+    match name:
+        case "preroll":
+            want |= {
+                "timestamps.start.epoch_ms": near(t["a1_start"]),
+                "timestamps.end.epoch_ms": near(t["a1_end"]),
+                "lifetime_metrics.video_start_time_ms": near(t["a1_join"] - t["a1_start"]),
+                "lifetime_metrics.playing_time_ms": near(t["a1_end"] - t["a1_join"]),
+                "lifetime_metrics.average_peak_bitrate_bps": 800_000.0,
+                "status_info.is_video_start_failure": False,
+                "status_info.errors": [],
+                "tags.custom_tags": {},
+            }
+        case "skipped":
+            want |= {
+                "timestamps.start.epoch_ms": near(t["a2_start"]),
+                "timestamps.end.epoch_ms": near(t["a2_skip"]),
+                "lifetime_metrics.video_start_time_ms": near(t["a2_join"] - t["a2_start"]),
+                "lifetime_metrics.playing_time_ms": near(t["a2_skip"] - t["a2_join"]),
+                "status_info.is_video_start_failure": False,
+                "status_info.errors": [
+                    {"message": "AD_WARN: slow ad server", "is_fatal": False, "epoch_ms": near(t["a2_warning"])}
+                ],
+                "tags.custom_tags": {"ad_skipped": "true"},
+            }
+        case "failed":
+            want |= {
+                "timestamps.start.epoch_ms": near(t["a3_fail"]),
+                "timestamps.end.epoch_ms": near(t["a3_fail"]),
+                "lifetime_metrics.video_start_time_ms": -3000,
+                "lifetime_metrics.playing_time_ms": 0,
+                "status_info.is_video_start_failure": True,
+                "status_info.is_video_start_failure_tech": True,  # not the account's business pattern
+                "status_info.is_exit_before_video_start": False,
+                "status_info.errors": [
+                    {"message": "VAST_ERROR 303: no ad", "is_fatal": True, "epoch_ms": near(t["a3_fail"])}
+                ],
+                "tags.custom_tags": {},
+            }
+    return want
+
+
+def _field(doc: dict[str, Any], dotted: str) -> Any:
+    value: Any = doc
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def test_sdk_ad_sessions_are_ad_sessions_of_their_content_session(
+    conviva_sdk: Path, server: LiveServer, ad_account: Credentials
+) -> None:
+    played = play(server, ad_account, [ADS])
+    p = played["ads"]
+    assert [(name, ad["end"]) for name, ad in p.ads.items()] == [
+        ("preroll", "ended"),
+        ("skipped", "skipped"),
+        ("failed", "failed"),
+    ]
+    for name, ad in p.ads.items():
+        assert isinstance(ad["sid"], int), f"{name}: no seq-0 heartbeat was seen"
+        assert ad["clid"] == p.clid, name  # the SDK keeps the content session's client id
+        assert ad["requests"][-1]["end"], name
+        assert ad["requests"][-1]["status"] == "200", name
+    ad_ids = {str(ad["sid"]) for ad in p.ads.values()}
+    wait_s = SESSION_TIMEOUT_S + 8
+    ads = fetch_sessions(server, ad_account, [p], wait_s=wait_s, path=AD_PATH, ids=ad_ids)
+    (content,) = fetch_sessions(server, ad_account, [p], wait_s=wait_s).values()
+
+    # The content session: the pre-roll's time (98, then 100 until the next state) is not start-up
+    # time, the mid-roll's is no playing time; nothing of the ads is in it.
+    pre_roll_ms = t_between(p, "pre_break", "buffering")
+    truth_content = Expected(
+        "By Player",
+        p.t["ended"],
+        video_start_time_ms=near(p.t["join"] - p.t["requested"] - pre_roll_ms),
+        playing_ms=near(t_between(p, "join", "mid_break") + t_between(p, "resume", "ended")),
+    )
+    problems = check(p, truth_content, content)
+    for name in p.ads:
+        doc = ads[str(p.ads[name]["sid"])]
+        for field, want in ad_truth(p, name).items():
+            got = _field(doc, field)
+            if got != want:
+                problems.append(f"ad {name}: {field} = {got!r}, expected {want!r}")
+    assert not problems, "\n".join(problems)
+
+    # The content endpoint never lists an ad session.
+    with httpx.Client(base_url=server.url, auth=ad_account.auth, timeout=10) as client:
+        listed = client.get(PATH, params={"session_id": sorted(ad_ids), "limit": "100"}).json()["sessions"]
+    assert listed == []
+
+
+def t_between(p: Played, start: str, end: str) -> int:
+    return p.t[end] - p.t[start]

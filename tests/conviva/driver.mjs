@@ -25,6 +25,13 @@
 //   right after runs in the same tick as that answer, so it lands in the next heartbeat (e.g.
 //   ["sync", 3, 2] then "ended": the end travels in the session's 3rd, 6th, 9th... heartbeat).
 //   Its "epoch_ms" in the output is when it was satisfied.
+//   Ads (the SDK's AdAnalytics, built once per scenario on its VideoAnalytics; one ad at a time, each
+//   its own ad session): ["ad_started", name, adInfo] reportAdStarted(adInfo) opens ad `name`;
+//   ["ad_state", state], ["ad_bitrate", kbps] reportAdMetric; ["ad_event", eventName]
+//   reportAdPlayerEvent; ["ad_error", msg, fatal] reportAdError; ["ad_ended"] reportAdEnded,
+//   ["ad_skipped"] reportAdSkipped: they act on the open ad. ["ad_failed", name, msg, adInfo?]
+//   reportAdFailed: fails the open ad (which must be `name`), or with none open opens and ends ad
+//   `name` in one heartbeat. Ad names are unique per scenario.
 //
 // Output (one JSON object on stdout, at the end):
 //   {"sessions": [{"name", "sid", "clid", "end", "actions": [{"action", "args", "at_ms", "epoch_ms"}],
@@ -34,11 +41,13 @@
 //   end: "ended" | "failed" | "vanished" | "open" (no end reported; the SDK is not released at exit).
 //   heartbeats: requests actually sent; answers: {"200": n, "500": n, "error": n, "timeout": n};
 //   suppressed: requests swallowed after a vanish; requests: [{"seq", "sent_ms", "status",
-//   "rtt_ms", "events": [event seq...], "end": bool}] per sent heartbeat.
+//   "rtt_ms", "events": [event seq...], "end": bool}] per sent heartbeat; ads: [{"name", "sid", "clid",
+//   "end" ("ended" | "skipped" | "failed" | "open"), "heartbeats", "answers", "requests"}] in the
+//   order opened, each sid from the ad session's seq-0 heartbeat.
 //   clientId: the clId in the SDK's stored sdkConfig at exit (else the last clid seen).
 // The driver exits when every scenario ran its last step and, per session: the heartbeat carrying
 // the session end was answered (ended/failed), or it vanished, or (open) a heartbeat sent after the
-// last step was answered; and no request of it is still in flight.
+// last step was answered; and no request of it is still in flight; and the same for each ended ad.
 //
 // "vanish": release() makes the SDK send an end heartbeat, so a vanish is emulated: from that
 // moment the driver silently drops (never sends; callback ok=false) every request of that
@@ -93,8 +102,17 @@ const ARGS = {
   vanish: [[], []],
   wait: [[], []],
   sync: [[(v) => isInt(v) && v >= 1, (v) => isInt(v) && v >= 0], []],
+  ad_started: [[isStr, isObj], []],
+  ad_state: [[(v) => isStr(v) && Object.hasOwn(C.PlayerState, v)], []],
+  ad_bitrate: [[isNum], []],
+  ad_event: [[isStr], []],
+  ad_error: [[isStr, isBool], []],
+  ad_ended: [[], []],
+  ad_skipped: [[], []],
+  ad_failed: [[isStr, isStr], [isObj]],
 };
 const TERMINAL = new Set(['ended', 'failed', 'vanish']);
+const ON_OPEN_AD = new Set(['ad_state', 'ad_bitrate', 'ad_event', 'ad_error', 'ad_ended', 'ad_skipped']);
 
 const DEVICE_KEYS = {
   brand: [C.DeviceMetadata.BRAND, isStr],
@@ -156,6 +174,8 @@ function validate(input) {
     if (!Array.isArray(sc.steps) || sc.steps.length === 0) fail(`${where}.steps must be a non-empty array`);
     let prev = 0;
     let terminated = null;
+    let openAd = null;
+    const adNames = new Set();
     sc.steps.forEach((step, j) => {
       const w = `${where}.steps[${j}]`;
       if (!Array.isArray(step) || step.length < 2) fail(`${w} must be [at_ms, action, ...args]`);
@@ -175,6 +195,20 @@ function validate(input) {
       if (action === 'sync' && args[1] >= args[0]) fail(`${w}: sync remainder must be below its modulus`);
       if (terminated && action !== 'wait') fail(`${w}: ${action} after ${terminated} (only wait may follow)`);
       if (TERMINAL.has(action)) terminated = action;
+      if (ON_OPEN_AD.has(action) && openAd === null) fail(`${w}: ${action} with no ad open`);
+      if (action === 'ad_started' || (action === 'ad_failed' && openAd === null)) {
+        if (openAd !== null) fail(`${w}: ad_started while ad ${JSON.stringify(openAd)} is open`);
+        if (adNames.has(args[0])) fail(`${w}: duplicate ad name ${JSON.stringify(args[0])}`);
+        adNames.add(args[0]);
+        openAd = args[0];
+      } else if (action === 'ad_failed' && args[0] !== openAd) {
+        fail(`${w}: ad_failed names ${JSON.stringify(args[0])}, but ad ${JSON.stringify(openAd)} is open`);
+      }
+      if (['ad_ended', 'ad_skipped', 'ad_failed'].includes(action)) openAd = null;
+      const adInfo = action === 'ad_started' ? args[1] : action === 'ad_failed' ? args[2] : undefined;
+      if (adInfo !== undefined && !Object.values(adInfo).every((v) => isStr(v) || isNum(v))) {
+        fail(`${w}: adInfo values must be strings or numbers`);
+      }
     });
   });
 }
@@ -183,7 +217,7 @@ function validate(input) {
 // State
 
 const sessions = []; // one record per scenario
-const bySid = new Map();
+const bySid = new Map(); // content and ad sessions' records by sid
 const blocked = [];
 const storage = new Map();
 let lastClid = null;
@@ -213,7 +247,43 @@ function newRecord(sc) {
     podIndex: 0,
     shiftMs: 0, // time spent waiting in sync steps: later steps are delayed by it
     syncWaiter: null, // {mod, rem, resolve} while a sync step waits
+    aa: null, // the AdAnalytics, built at the first ad step
+    ads: [], // ad records (newAdRecord), in the order opened
+    openAd: null,
   };
+}
+
+// An ad session: the request bookkeeping of a content record, under its scenario.
+function newAdRecord(parent, name) {
+  return {
+    parent,
+    name,
+    sid: null,
+    clid: null,
+    end: 'open', // ended | skipped | failed | open
+    heartbeats: 0,
+    answers: {},
+    requests: [],
+    inflight: 0,
+    lastAnsweredSentMs: -1,
+    endAnswered: false,
+    vanished: false,
+    syncWaiter: null,
+    openedAt: Date.now(),
+  };
+}
+
+function adForBody(body) {
+  // The ad's seq-0 heartbeat is sent inside the SDK call that opened it.
+  let ad = activeSession && activeSession.openAd && activeSession.openAd.sid === null ? activeSession.openAd : null;
+  if (!ad) {
+    ad = sessions.flatMap((s) => s.ads).filter((a) => a.sid === null).sort((a, b) => a.openedAt - b.openedAt)[0];
+  }
+  if (!ad) return null;
+  ad.sid = body.sid;
+  bySid.set(body.sid, ad);
+  note(`ad ${ad.parent.scenario.name}/${ad.name} -> sid ${body.sid}`);
+  return ad;
 }
 
 function sessionForBody(body) {
@@ -221,6 +291,7 @@ function sessionForBody(body) {
   let rec = bySid.get(body.sid);
   if (rec) return rec;
   if (body.seq !== 0) return null;
+  if (body.ad === true) return adForBody(body);
   if (activeSession && activeSession.sid === null && activeSession.requestedAt !== null) {
     rec = activeSession;
   } else {
@@ -392,6 +463,7 @@ const ACTIONS = {
   ended: (rec) => {
     rec.va.reportPlaybackEnded();
     rec.end = 'ended';
+    if (rec.aa) rec.aa.release();
     rec.va.release();
   },
   vanish: (rec) => {
@@ -401,7 +473,39 @@ const ACTIONS = {
   },
   wait: () => {},
   sync: () => {}, // the wait itself is in runScenario
+  ad_started: (rec, name, adInfo) => {
+    openAd(rec, name);
+    adAnalytics(rec).reportAdStarted({ ...adInfo });
+  },
+  ad_state: (rec, s) => adAnalytics(rec).reportAdMetric(C.Playback.PLAYER_STATE, C.PlayerState[s]),
+  ad_bitrate: (rec, kbps) => adAnalytics(rec).reportAdMetric(C.Playback.BITRATE, kbps),
+  ad_event: (rec, name) => adAnalytics(rec).reportAdPlayerEvent(name),
+  ad_error: (rec, msg, fatal) =>
+    adAnalytics(rec).reportAdError(msg, fatal ? C.ErrorSeverity.FATAL : C.ErrorSeverity.WARNING),
+  ad_ended: (rec) => closeAd(rec, 'ended', () => adAnalytics(rec).reportAdEnded()),
+  ad_skipped: (rec) => closeAd(rec, 'skipped', () => adAnalytics(rec).reportAdSkipped()),
+  ad_failed: (rec, name, msg, adInfo) => {
+    if (!rec.openAd) openAd(rec, name);
+    closeAd(rec, 'failed', () => adAnalytics(rec).reportAdFailed(msg, adInfo ? { ...adInfo } : undefined));
+  },
 };
+
+function adAnalytics(rec) {
+  if (!rec.aa) rec.aa = Conviva.Analytics.buildAdAnalytics(rec.va);
+  return rec.aa;
+}
+
+function openAd(rec, name) {
+  const ad = newAdRecord(rec, name);
+  rec.ads.push(ad);
+  rec.openAd = ad;
+}
+
+function closeAd(rec, end, call) {
+  rec.openAd.end = end; // before the call: its end heartbeat is sent inside it
+  call();
+  rec.openAd = null;
+}
 
 // A step already due runs without yielding to the event loop (no SDK timer can fire in between).
 const sleepUntil = (t) => (t <= Date.now() ? Promise.resolve() : new Promise((r) => setTimeout(r, t - Date.now())));
@@ -439,8 +543,12 @@ async function runScenario(rec) {
   checkDone();
 }
 
+function adSettled(ad) {
+  return ad.inflight === 0 && (ad.end === 'open' || ad.endAnswered || ad.sid === null);
+}
+
 function settled(rec) {
-  if (!rec.stepsDone || rec.inflight > 0) return false;
+  if (!rec.stepsDone || rec.inflight > 0 || !rec.ads.every(adSettled)) return false;
   if (rec.requestedAt === null) return true; // never started a session
   if (rec.end === 'vanished') return true;
   if (rec.end === 'ended' || rec.end === 'failed') return rec.endAnswered || rec.sid === null;
@@ -475,6 +583,15 @@ function output(timedOut) {
       answers: r.answers,
       suppressed: r.suppressed,
       requests: r.requests,
+      ads: r.ads.map((a) => ({
+        name: a.name,
+        sid: a.sid,
+        clid: a.clid,
+        end: a.end,
+        heartbeats: a.heartbeats,
+        answers: a.answers,
+        requests: a.requests,
+      })),
     })),
     blocked,
     clientId: storedClientId(),

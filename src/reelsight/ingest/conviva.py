@@ -7,6 +7,11 @@ retries, so every heartbeat yields, besides its events, a ``RepeatedStart`` (the
 opens the session if its first heartbeat was lost) and a ``Snapshot`` (which corrects the session
 where events were lost). Internal sequence numbers derive from the heartbeat's own ``seq``: a
 heartbeat delivered twice yields the same events with the same numbers, which are then duplicates.
+
+Ad sessions (``ad`` true: the SDK's AdAnalytics, one session per ad) become Reelsight ad sessions:
+the same events, plus the ad's ``c3.ad.*`` keys and its content session (the ``c3.csid`` tag the
+SDK adds) as selected dimensions in the metadata of every start, and the ad's end, skip and errors
+as ``AdEnd``, ``AdSkip`` and ``AdError``.
 """
 
 from __future__ import annotations
@@ -20,10 +25,14 @@ import msgspec
 from reelsight.errors import InvalidBatch
 from reelsight.ingest.decoded import DecodedBatch, decode_body
 from reelsight.ingest.events import (
+    AD_POSITION_NAMES,
     MAX_METADATA_KEY_CHARS,
     MAX_METADATA_KEYS,
     MAX_METADATA_VALUE_CHARS,
     MAX_TEXT_CHARS,
+    AdEnd,
+    AdError,
+    AdSkip,
     Bitrate,
     CdnUpdate,
     Content,
@@ -41,7 +50,7 @@ from reelsight.ingest.events import (
     StateChange,
 )
 from reelsight.ingest.native import MAX_EVENT_AGE_MS, MAX_EVENT_FUTURE_MS
-from reelsight.sessions.document import is_valid_client_id
+from reelsight.sessions.document import CONTENT_SESSION_ID_KEY, is_valid_client_id, is_valid_session_id
 from reelsight.sessions.seqs import SeqClaim
 
 PATH = "/0/wsg"
@@ -50,6 +59,8 @@ CONTENT_SESSION_FLAGS = 7  # `sf`: 0 marks the SDK's own IPv4/IPv6 probe session
 # Internal seq = heartbeat seq * SLOTS + slot. Slot 0 is the snapshot of the lost heartbeat before
 # this one (when there was one), the events take slots 1..SLOTS-3, the start and the snapshot the
 # last two: a snapshot sorts after its own events and before any later heartbeat's (``Snapshot``).
+# Heartbeat 0 has no heartbeat before it to lose: its start takes slot 0, before events of the same
+# ms (an ad that fails at once sends its start, error and end all at st 0).
 SLOTS = 512
 _LOST_SNAPSHOT_SLOT = 0
 _FIRST_EVENT_SLOT = 1
@@ -99,6 +110,25 @@ OS_NAMES = {
 }
 # Keys of `tags` (the app's custom metadata) that fill a standard dimension instead of a custom tag.
 TAG_DIMENSIONS = {"c3.app.version": "app_version"}
+
+# The kinds whose events the gateway stores: an "ad" heartbeat that names no content session has none.
+STORED_KINDS = frozenset({"content", "ad"})
+# Ad sessions: the SDK adds the content session's `sid` (decimal) to the ad's tags as `c3.csid`, and
+# the app's ad info carries Conviva's documented `c3.ad.*` keys.
+CONTENT_SESSION_TAG = "c3.csid"
+AD_TAG_DIMENSIONS = {
+    "c3.ad.id": "ad_id",
+    "c3.ad.creativeId": "ad_creative_id",
+    "c3.ad.system": "ad_system",
+    "c3.ad.technology": "ad_technology",
+    "c3.ad.position": "ad_position",
+    "c3.ad.sequence": "ad_sequence",
+    "c3.ad.mediaFileApiFramework": "ad_media_file_api_framework",
+}
+# Neither may reach a content session's tags: a content session never names a content session.
+_CONTENT_SESSION_KEYS = frozenset({CONTENT_SESSION_TAG, CONTENT_SESSION_ID_KEY})
+# `reportAdSkipped()` sends this custom event, then the same end as `reportAdEnded()`.
+AD_SKIPPED_EVENT = "Conviva.AdSkipped"
 
 
 def gateway_prefix(prefix: str) -> str:
@@ -178,7 +208,9 @@ _EVENT = msgspec.json.Decoder(_Event)
 @dataclasses.dataclass
 class DecodedHeartbeat:
     customer_key: str
-    kind: str  # "content", "probe" (the SDK's own IPv4/IPv6 sessions) or "ad" (ad analytics sessions)
+    # "content", "probe" (the SDK's own IPv4/IPv6 sessions) or "ad" (ad analytics sessions); the
+    # batch of a kind in STORED_KINDS is the intake's (empty for an ad that names no content session)
+    kind: str
     client_id: str  # the client id the session's events carry
     assigned_client_id: str | None  # set when the heartbeat said "0" and the collector assigned one
     batch: DecodedBatch
@@ -211,21 +243,74 @@ def _content(an: object, url: object, lv: object, cl: object) -> Content:
     )
 
 
-def _metadata(pn: object, tags: object) -> dict[str, str]:
+def _squash(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
+# "Pre-roll", "PREROLL", "preroll", "pre_roll", "pre" ... -> the stored names.
+_AD_POSITIONS = {_squash(name): name for name in AD_POSITION_NAMES.values()} | {
+    position.value: name for position, name in AD_POSITION_NAMES.items()
+}
+
+
+def _ad_value(dimension: str, text: str) -> str:
+    """An ad dimension as stored: the position by its name, the sequence in decimal; anything
+    else, and values that are neither, as sent."""
+    if dimension == "ad_position":
+        return _AD_POSITIONS.get(_squash(text), text)
+    if dimension == "ad_sequence" and text.strip().isdecimal():
+        return str(int(text.strip()))
+    return text
+
+
+def _planned_duration(cl: object) -> str:
+    """`cl` (`Conviva.duration`, seconds) as ``ad_planned_duration``: whole seconds, "" if unknown."""
+    if isinstance(cl, bool) or not isinstance(cl, int | float) or not 0 < cl <= 10**8:
+        return ""
+    return str(round(cl)) if round(cl) > 0 else ""
+
+
+def _metadata(pn: object, tags: object, *, ad: bool = False, derived: dict[str, str] | None = None) -> dict[str, str]:
+    """Player name and tags as selected dimensions and custom tags. In an ad session the ``c3.ad.*``
+    keys fill the ad dimensions; ``c3.csid`` is dropped everywhere (an ad session's start names its
+    content session from the heartbeat's own, checked, value: :func:`_content_session_id`).
+    ``derived`` (dimensions the decoder computed) has room kept for it and wins over tags."""
+    derived = derived or {}
     metadata: dict[str, str] = {}
     if pn:
         metadata["player_name"] = _text(pn, MAX_METADATA_VALUE_CHARS)
     if isinstance(tags, dict):
         for key, value in tags.items():
-            if len(metadata) >= MAX_METADATA_KEYS:
+            if len(metadata) + len(derived) >= MAX_METADATA_KEYS:
                 break
             if not isinstance(key, str) or not key or len(key) > MAX_METADATA_KEY_CHARS:
                 continue
-            if "\x1e" in key or "\x1f" in key:
+            if "\x1e" in key or "\x1f" in key or key in _CONTENT_SESSION_KEYS:
                 continue
             text = _text(value, MAX_METADATA_VALUE_CHARS).replace("\x1e", "").replace("\x1f", "")
-            metadata[TAG_DIMENSIONS.get(key, key)] = text
+            if ad and key in AD_TAG_DIMENSIONS:
+                metadata[AD_TAG_DIMENSIONS[key]] = _ad_value(AD_TAG_DIMENSIONS[key], text)
+            else:
+                metadata[TAG_DIMENSIONS.get(key, key)] = text
+    metadata.update(derived)
     return metadata
+
+
+def _ad_dimensions(cl: object, content_session_id: str | None = None) -> dict[str, str]:
+    """What an ad session's metadata gets besides its tags: its content session, its planned duration."""
+    derived = {CONTENT_SESSION_ID_KEY: content_session_id} if content_session_id is not None else {}
+    if planned := _planned_duration(cl):
+        derived["ad_planned_duration"] = planned
+    return derived
+
+
+def _content_session_id(heartbeat: Heartbeat) -> str | None:
+    """An ad heartbeat's content session: ``c3.csid`` as the read API serves that session's id (a
+    signed 32-bit decimal, not the ad's own ``sid``); None when it names none."""
+    csid = (heartbeat.tags or {}).get(CONTENT_SESSION_TAG)
+    if not isinstance(csid, str) or not is_valid_session_id(csid) or csid == str(heartbeat.sid):
+        return None
+    return csid
 
 
 def _device(pm: _DeviceMetadata | None) -> Device:
@@ -262,8 +347,9 @@ def _kbps_to_bps(value: object) -> int | None:
     return max(0, min(round(value * 1000), 10**10))
 
 
-def _changes(ev: _Event, ids: dict[str, Any]) -> list[Event]:
-    """The internal events of one SDK event (a state change may carry several fields)."""
+def _changes(ev: _Event, ids: dict[str, Any], *, ad: bool) -> list[Event]:
+    """The internal events of one SDK event (a state change may carry several fields); ``ad``: of an
+    ad session."""
     out: list[Event] = []
     match ev.t:
         case "CwsStateChangeEvent":
@@ -280,27 +366,38 @@ def _changes(ev: _Event, ids: dict[str, Any]) -> list[Event]:
                 edge = _text(new["csi"], 256) if "csi" in new else None
                 out.append(CdnUpdate(**ids, cdn=cdn, edge_server=edge))
             if any(k in new for k in ("an", "url", "lv", "cl", "vid", "pn", "tags")):
-                content = _content(new.get("an"), new.get("url"), new.get("lv"), new.get("cl"))
+                lv = False if ad else new.get("lv")
+                content = _content(new.get("an"), new.get("url"), lv, new.get("cl"))
+                derived = _ad_dimensions(new.get("cl")) if ad else None
+                metadata = _metadata(new.get("pn"), new.get("tags"), ad=ad, derived=derived)
                 vid = new.get("vid")
                 out.append(
                     MetadataUpdate(
                         **ids,
                         content=content,
                         viewer_id=_text(vid, 256) if vid is not None else None,
-                        metadata=_metadata(new.get("pn"), new.get("tags")),
+                        metadata=metadata,
                     )
                 )
         case "CwsErrorEvent":
-            out.append(PlayerError(**ids, message=_text(ev.err), fatal=bool(ev.ft)))
+            error_kind = AdError if ad else PlayerError
+            out.append(error_kind(**ids, message=_text(ev.err), fatal=bool(ev.ft)))
+        case "CwsCustomEvent" if ad and ev.name == AD_SKIPPED_EVENT:
+            # The skip ends the ad where the viewer skipped; the SDK's own end that follows (same
+            # time, in this heartbeat or a later one) is then an event after the end, ignored.
+            out.append(AdSkip(**ids))
         case "CwsSeekEvent":
             if ev.act == "pss":
                 out.append(SeekStart(**ids))
             elif ev.act == "pse":
                 out.append(SeekEnd(**ids))
         case "CwsSessionEndEvent":
-            out.append(End(**ids))
-    # Custom events (including the ad pods' Conviva.PodStart/PodEnd: their time is the NOT_MONITORED
-    # state the SDK reports with them) and unknown kinds carry nothing the session document keeps.
+            # An ad session's end is the ad's: played out (`reportAdEnded`) or failed (after its
+            # fatal error, `reportAdFailed`), the SDK sends the same end for both.
+            out.append(AdEnd(**ids) if ad else End(**ids))
+    # Other custom events (including the ad pods' Conviva.PodStart/PodEnd: their time is the
+    # NOT_MONITORED state the SDK reports with them, and the ads' quartiles) and unknown kinds carry
+    # nothing the session document keeps.
     return out
 
 
@@ -339,12 +436,19 @@ def decode_events(
     heartbeat's first event) corrects the session there: a change lost with it then costs at most
     one interval of attribution."""
     kind = "probe" if heartbeat.sf == 0 else "ad" if heartbeat.ad else "content"
+    ad = kind == "ad"
+    content_session_id = _content_session_id(heartbeat) if ad else None
+    batch = DecodedBatch([], {}, {})
+    if ad and (content_session_id is None or heartbeat.clid == UNKNOWN_CLIENT_ID):
+        # Dropped: an ad session must name its content session, by that session's client id too.
+        # An id assigned to the ad's own "0" would not be it, and answering one would make the SDK
+        # re-key the content session's later heartbeats with it.
+        return DecodedHeartbeat(heartbeat.cid, kind, heartbeat.clid, None, batch)
     assigned: str | None = None
     client_id = heartbeat.clid
     if client_id == UNKNOWN_CLIENT_ID:
         client_id = assigned = new_client_id(heartbeat)
-    batch = DecodedBatch([], {}, {})
-    if kind != "content":
+    if kind == "probe":
         return DecodedHeartbeat(heartbeat.cid, kind, client_id, assigned, batch)
     if not is_valid_client_id(client_id):
         raise InvalidBatch("clid must be four unsigned 32-bit integers joined by dots", "clid")
@@ -376,7 +480,7 @@ def decode_events(
             batch.rejected[index] = "st places the event more than 24 hours before or 5 minutes after its receipt"
             continue
         decoded_events.append(ev)
-        for event in _changes(ev, {"client_id": client_id, "session_id": session_id, "seq": 0, "t_ms": t_ms}):
+        for event in _changes(ev, {"client_id": client_id, "session_id": session_id, "seq": 0, "t_ms": t_ms}, ad=ad):
             if slot > MAX_EVENTS_PER_HEARTBEAT:
                 break
             event.seq = base_seq + slot
@@ -400,15 +504,20 @@ def decode_events(
             batch.events.insert(0, (len(heartbeat.evs) + 2, lost))
     start_ms = place(0)
     if start_ms is not None:
-        start_kind = Start if heartbeat.seq == 0 else RepeatedStart
+        first = heartbeat.seq == 0
+        start_kind = Start if first else RepeatedStart
+        # In every start, not only the first: a RepeatedStart that opens the session (its first
+        # heartbeat lost) makes it an ad session all the same.
+        derived = _ad_dimensions(heartbeat.cl, content_session_id) if ad else None
         start = start_kind(
             **ids,
-            seq=base_seq + _START_SLOT,
+            seq=base_seq + (_LOST_SNAPSHOT_SLOT if first else _START_SLOT),
             t_ms=start_ms,
-            content=_content(heartbeat.an, heartbeat.url, heartbeat.lv, heartbeat.cl),
+            # An ad is a clip of its own length: the SDK copies the content's stream type into it.
+            content=_content(heartbeat.an, heartbeat.url, False if ad else heartbeat.lv, heartbeat.cl),
             device=_device(heartbeat.pm),
             viewer_id=_text(heartbeat.vid, 256),
-            metadata=_metadata(heartbeat.pn, heartbeat.tags),
+            metadata=_metadata(heartbeat.pn, heartbeat.tags, ad=ad, derived=derived),
         )
         batch.events.append((len(heartbeat.evs), start))
     if assigned is not None:

@@ -49,7 +49,7 @@ class ConvivaGateway(BrowserIngestRoute):
             interval_ms=interval_s * 1000,
         )
         self.intake.count_request(PROTOCOL, decoded.kind)
-        if decoded.kind == "content":
+        if decoded.kind in conviva.STORED_KINDS:
             await self.intake.submit(account, decoded.batch, receive_ms=receive_ms, sender=sender)
         answer: dict[str, object] = {"err": "ok", "cfg": {"hbi": interval_s}}
         if decoded.assigned_client_id is not None:
