@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 import requests
 import schemathesis
@@ -24,12 +25,15 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode, checks
 
 from reelsight.sessions.document import decode_document
+from reelsight.sessions.timeline_codec import StateSpan, Timeline, encode_timeline
 from reelsight.settings import Settings as AppSettings
 from reelsight.store.records import to_record
 from reelsight.store.sqlite import SqliteStore
 from reelsight.web import discovery_route
 from reelsight.web.openapi import build_openapi
 from reelsight.web.sessions_route import AD_PATH
+from reelsight.web.timeline_route import AD_PATH as AD_TIMELINE_PATH
+from reelsight.web.timeline_route import CONTENT_PATH as CONTENT_TIMELINE_PATH
 from reelsight.web.viewer_route import PATH as VIEWER_PATH
 from tests.conftest import NOW_MS, PATH, Credentials, LiveServer, add_account
 from tests.factories import make_doc_dict
@@ -250,6 +254,100 @@ def test_the_discovery_and_dimensions_answers_conform_to_the_served_openapi_docu
     assert seen[200] >= 5, seen
     assert seen[400] >= 5, seen
     assert seen[401] >= 5, seen
+
+
+METRIC_PATHS = (
+    "/insights/3.0/metrics/{metric}",
+    "/insights/3.0/metrics/{metric}/group-by/{dimension}",
+    "/insights/3.0/metrics/{metric}/group-by/dimension-tag/{custom_tag}",
+)
+
+
+@pytest.mark.parametrize("path", METRIC_PATHS)
+def test_the_metrics_answers_conform_to_the_served_openapi_document(
+    server: LiveServer, accounts: list[tuple[Credentials, list[dict[str, Any]]]], path: str
+) -> None:
+    """Generated metric, group-by and parameter combinations (valid and not): every answer is the
+    documented figures or the error envelope, never a 5xx; some reach real figures."""
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    operation = schema[path]["GET"]
+    seen: Counter[int | str] = Counter()
+    session = requests.Session()
+    session.headers["Connection"] = "close"
+    auths = [*(creds.auth for creds, _docs in accounts), ("rk_unknown", "secret"), None]
+    # a plausible path now and then, so that generated parameters meet a metric that exists
+    known = st.sampled_from(
+        [None, {"metric": "plays"}, {"metric": "rebuffering-ratio"}, {"metric": "custom-selection"}]
+    )
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        case=operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(GenerationMode.NEGATIVE),
+        auth=st.sampled_from(auths),
+        metric=known,
+    )
+    def check(case: schemathesis.Case, auth: tuple[str, str] | None, metric: dict[str, str] | None) -> None:
+        if metric is not None and case.path_parameters is not None:
+            case.path_parameters = {**case.path_parameters, **metric}
+        response = case.call_and_validate(session=session, checks=SCHEMA_CHECKS, auth=auth)
+        seen[response.status_code] += 1
+        assert response.status_code < 500
+
+    with session:
+        check()
+    assert seen[200] >= 3, seen
+    assert seen[400] >= 5, seen
+    assert seen[401] >= 5, seen
+
+
+@pytest.mark.parametrize("path", [CONTENT_TIMELINE_PATH, AD_TIMELINE_PATH])
+def test_the_timeline_answers_conform_to_the_served_openapi_document(
+    server: LiveServer, store: SqliteStore, accounts: list[tuple[Credentials, list[dict[str, Any]]]], path: str
+) -> None:
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    operation = schema[path]["GET"]
+    seen: Counter[int] = Counter()
+    session = requests.Session()
+    session.headers["Connection"] = "close"
+    # the account with ad insights first (hypothesis favours it), then the one without (403 on the ad path)
+    creds = accounts[1][0]
+    auths = [creds.auth, ("rk_unknown", "secret"), None, accounts[0][0].auth]
+    # one content and one ad session of that account get a timeline; the other seeded ones have none (404)
+    docs = [decode_document(json.dumps(d)) for d in seed_docs()[:1]]
+    ad = decode_document(json.dumps(seed_docs()[1]))
+    ad_id = str(int(ad.session_id) + 100)
+    ad = msgspec.structs.replace(ad, session_id=ad_id, conviva_session_id=f"{ad.client_id}.{ad_id}")
+    ad.tags.selected_dimensions.content_session_id = "1"
+    for doc in [*docs, ad]:
+        start, end = doc.timestamps.start.epoch_ms, doc.timestamps.end.epoch_ms
+        states = [StateSpan(start, end, "playing")] if end > start else []
+        timeline = Timeline(
+            start_ms=start, end_ms=end, truncated_ms=None, states=states,
+            bitrates=[], cdns=[], seeks=[], ad_breaks=[], errors=[],
+        )  # fmt: skip
+        store.write_sessions(creds.account.id, [to_record(doc, encode_timeline(timeline))])
+    known = st.sampled_from([docs[0].conviva_session_id, ad.conviva_session_id, "1.2.3.4.-2", None])
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        case=operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(GenerationMode.NEGATIVE),
+        auth=st.sampled_from(auths),
+        session_id=known,
+    )
+    def check(case: schemathesis.Case, auth: tuple[str, str] | None, session_id: str | None) -> None:
+        if session_id is not None:
+            case.path_parameters = {"conviva_session_id": session_id}
+        response = case.call_and_validate(session=session, checks=SCHEMA_CHECKS, auth=auth)
+        seen[response.status_code] += 1
+        assert response.status_code < 500
+
+    with session:
+        check()
+    assert seen[200] >= 3, seen
+    assert seen[404] >= 5, seen
+    assert seen[401] >= 5, seen
+    if path == AD_TIMELINE_PATH:
+        assert seen[403] >= 3, seen
 
 
 # -- raw query strings ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from reelsight import credentials
+from reelsight.aggregates.inputs import FACT_COLUMNS
 from reelsight.query.dimensions import SCALAR_DIMENSIONS, Dimension
 from reelsight.query.parse import FLAG_PARAMS, SessionQuery
 from reelsight.query.selection import selection
@@ -86,7 +87,7 @@ def _file_at_version(path: str, version: int, record: SessionRecord) -> None:
     if version >= 1:
         _insert(conn, "accounts", {
             "id": 1, "name": "acme", "viewer_module": 1, "business_error_patterns": '["biz.*"]',
-            "ingest_key": INGEST_KEY, "created_ms": 123, "ip_privacy": "truncate",
+            "ingest_key": INGEST_KEY, "created_ms": 123, "ip_privacy": "truncate", "ad_insights": 0,
         })  # fmt: skip
         _insert(conn, "api_keys", {
             "key_id": KEY_ID, "account_id": 1, "secret_hash": SECRET_HASH, "disabled": 0, "created_ms": 456,
@@ -104,6 +105,7 @@ def _file_at_version(path: str, version: int, record: SessionRecord) -> None:
         }  # fmt: skip
         row |= {name: int(flag) for name, flag in zip(FLAG_PARAMS, record.flags, strict=True)}
         row |= {d.column: value for d, value in zip(SCALAR_DIMENSIONS, record.dimensions, strict=True)}
+        row |= {column: 0 for column in FACT_COLUMNS}  # v10's aggregate inputs (the open backfills them)
         _insert(conn, "sessions", row)
         if version >= 7:  # a session written at v7 came with its filter terms
             posted = terms.postings(record.end_bucket, record.sample_key, terms.record_terms(record))

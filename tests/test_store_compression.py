@@ -16,6 +16,7 @@ import msgspec
 import pytest
 import zstandard
 
+from reelsight.aggregates.inputs import FACT_COLUMNS
 from reelsight.errors import StorageFailure
 from reelsight.generate.sessions import generate_sessions
 from reelsight.query.parse import SessionQuery
@@ -149,7 +150,7 @@ def _file_at_version_5(path: str, records: list[SessionRecord]) -> None:
         conn.execute(f"PRAGMA user_version = {version}")
     conn.execute("BEGIN")
     conn.execute("INSERT INTO accounts VALUES (1, 'acme', 0, '[]', 'ik_old', 0, 'full')")
-    columns = schema.session_columns()
+    columns = tuple(c for c in schema.session_columns() if c not in FACT_COLUMNS)  # the inputs came in v10
     insert = f"INSERT INTO sessions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
     for doc_id, r in enumerate(records, start=1):
         conn.execute("INSERT INTO session_docs VALUES (?, ?, ?, ?)", (doc_id, r.viewer_split, r.viewer_id, r.doc))

@@ -18,7 +18,7 @@ from reelsight.settings import Settings
 from reelsight.store.base import Store
 from reelsight.store.records import SessionRecord, is_ad_session, to_record
 from reelsight.store.url import redacted, store_url_of
-from reelsight.web import viewer_route
+from reelsight.web import explore_route, viewer_route
 from reelsight.web.sessions_route import AD_PATH, PATH
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ def prepare_demo(
     echo(f"Account {DEMO_ACCOUNT!r} (viewer module and ad insights on)\n  API key id: {key_id}\n  secret:     {secret}")
     echo("Geo and network data: IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0.")
     base = f"http://{settings.host}:{settings.port}"
+    echo(f"Look at it in a browser: {base}{explore_route.PATH} (sign in with the key id and secret above)")
     echo("Try it (sessions that ended in the last 3 hours):")
     echo(f"  curl -u '{key_id}:{secret}' '{base}{PATH}?limit=5'")
     echo(f"  curl -u '{key_id}:{secret}' '{base}{AD_PATH}?limit=5'            # the ads played in them")

@@ -19,9 +19,11 @@ from reelsight.ingest.events import End, Event, MetadataUpdate, RepeatedStart, S
 from reelsight.sessions.context import BusinessRules, Enrichment
 from reelsight.sessions.document import SELECTED_DIMENSION_KEYS, SessionDocument
 from reelsight.sessions.live_log import IngestCommit, LiveKey, LiveLog
+from reelsight.sessions.recorder import TimelineRecorder, apply_recorded, build_timeline
 from reelsight.sessions.seqs import SeqClaim, SeqRanges
 from reelsight.sessions.summary import summarize
-from reelsight.sessions.timeline import SessionState, apply, new_state, update_content
+from reelsight.sessions.timeline import SessionState, new_state, update_content
+from reelsight.sessions.timeline_codec import encode_timeline
 from reelsight.store.base import Account
 
 Status = Literal["accepted", "duplicate", "late", "rejected"]
@@ -75,6 +77,7 @@ class LiveSession:
     last_heard_ms: int = 0
     end_ms: int | None = None  # the End event's time once applied
     tag_keys: set[str] = dataclasses.field(default_factory=set)  # custom tag keys ever accepted
+    timeline: TimelineRecorder = dataclasses.field(default_factory=TimelineRecorder)  # reset with the state
 
     @property
     def conviva_session_id(self) -> str:
@@ -233,6 +236,7 @@ class LiveRegistry:
                 work.heard[key] = (session.last_heard_ms, session.seqs.to_bytes())
         for session, ended_status, end_ms in ended:
             work.ended.append((session.key, self._summarize(session, ended_status, end_ms)))
+            work.timelines[session.key] = encode_timeline(build_timeline(session.timeline, session.state, end_ms))
 
         try:
             if work:
@@ -306,6 +310,7 @@ class LiveRegistry:
 
     def _refold(self, session: LiveSession, events: list[Event]) -> None:
         session.state = new_state()
+        session.timeline = TimelineRecorder()
         session.end_ms = None
         session.last_order = (-(2**63), -1)
         for event in sorted(events, key=event_sort_key):
@@ -315,7 +320,7 @@ class LiveRegistry:
 
     @staticmethod
     def _apply(session: LiveSession, event: Event) -> None:
-        apply(session.state, event)
+        apply_recorded(session.state, session.timeline, event)
         session.last_order = event_sort_key(event)
         session.last_t_ms = max(session.last_t_ms, event.t_ms)
         if isinstance(event, End):

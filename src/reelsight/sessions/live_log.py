@@ -37,6 +37,8 @@ class IngestCommit:
     heard: dict[LiveKey, tuple[int, bytes]] = dataclasses.field(default_factory=dict)
     events: list[tuple[LiveKey, int, bytes]] = dataclasses.field(default_factory=list)
     ended: list[tuple[LiveKey, SessionDocument]] = dataclasses.field(default_factory=list)
+    # key -> the stored timeline (``timeline_codec``) of each session in ``ended`` that has one
+    timelines: dict[LiveKey, bytes] = dataclasses.field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.new_sessions or self.heard or self.events or self.ended)

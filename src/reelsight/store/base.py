@@ -10,8 +10,10 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from reelsight.aggregates.inputs import Sums
 from reelsight.errors import UnscopedRead
-from reelsight.query.selection import Selection
+from reelsight.query.aggregates import AggregateQuery
+from reelsight.query.selection import Selection, SessionKind
 from reelsight.query.viewer import ViewerQuery
 from reelsight.store.records import SessionRecord
 
@@ -49,6 +51,26 @@ class StoredSession:
     doc: bytes
     viewer_split: int
     viewer_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AggregateRow:
+    """The sums of one bucket (its index from the query's origin) and group (``""`` without a group-by)."""
+
+    bucket: int
+    group: str
+    sums: Sums  # in ``aggregates.inputs.SUM_FIELDS`` order
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredTimeline:
+    """One ended session's stored timeline, with its document (without ``viewer_id``): the timeline
+    refers to the document's error messages and CDN names. ``timeline`` is None for a session stored
+    without one (imported, or written before timelines were kept)."""
+
+    conviva_session_id: str
+    doc: bytes
+    timeline: bytes | None
 
 
 class AccountStore(Protocol):
@@ -101,6 +123,16 @@ class SessionStore(Protocol):
         ``limit`` alphabetically first, sorted. A key stays listed while such a session had it, even if
         that session was later rewritten without it. Cheap: read from a small per-account key table
         kept up at write time, never from the sessions."""
+        ...
+
+    def aggregate(self, account_id: int, query: AggregateQuery) -> list[AggregateRow]:
+        """The sums of the ended content sessions the query selects, one row per non-empty bucket and
+        group (in no particular order). Never a pass over documents: from integer inputs kept at write time."""
+        ...
+
+    def session_timeline(self, account_id: int, kind: SessionKind, conviva_session_id: str) -> StoredTimeline | None:
+        """The ended session of ``kind`` (content or ad) with this id in this account, with its timeline;
+        None when the account has no such ended session. One primary-key lookup."""
         ...
 
     def purge_ended_before(self, cutoff_ms: int) -> int: ...

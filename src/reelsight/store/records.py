@@ -13,6 +13,7 @@ import ipaddress
 
 import msgspec
 
+from reelsight.aggregates.inputs import FACT_FIELDS, facts
 from reelsight.query.dimensions import SCALAR_DIMENSIONS
 from reelsight.query.parse import FLAG_PARAMS
 from reelsight.sessions.document import CONTENT_SESSION_ID_KEY, SessionDocument
@@ -52,6 +53,8 @@ class SessionRecord:
     viewer_split: int
     is_ad: bool = False  # an ad session (``is_ad_session``): stored and read apart from content sessions
     ips: tuple[str, ...] = ()  # the client addresses (IPv4, IPv6) in canonical form, for the viewer lookup
+    timeline: bytes | None = None  # the sessionizer's timeline (``sessions/timeline_codec.py``); None: imported
+    facts: tuple[int, ...] = (0,) * len(FACT_FIELDS)  # the aggregate inputs (``aggregates/inputs.py``)
 
 
 def encode_tags(tags: tuple[tuple[str, str], ...]) -> str:
@@ -109,7 +112,7 @@ def viewer_split_offset(doc: SessionDocument) -> int:
     return len(prefix)
 
 
-def to_record(doc: SessionDocument) -> SessionRecord:
+def to_record(doc: SessionDocument, timeline: bytes | None = None) -> SessionRecord:
     viewer_id = doc.viewer_id if isinstance(doc.viewer_id, str) else ""
     body = _ENCODER.encode(msgspec.structs.replace(doc, viewer_id=msgspec.UNSET))
     status = doc.status_info
@@ -131,6 +134,8 @@ def to_record(doc: SessionDocument) -> SessionRecord:
         viewer_split=viewer_split_offset(doc),
         is_ad=is_ad_session(doc),
         ips=canonical_ips(doc),
+        timeline=timeline,
+        facts=facts(doc),
     )
 
 

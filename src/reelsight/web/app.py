@@ -29,7 +29,15 @@ from reelsight.sessions.live_log import LiveLog
 from reelsight.settings import Settings
 from reelsight.store.base import Store
 from reelsight.store.sqlite.outbox import DRAIN_BATCH, Outbox
-from reelsight.web import cmcd_route, discovery_route, ingest_route, sessions_route, viewer_route
+from reelsight.web import (
+    cmcd_route,
+    discovery_route,
+    explore_route,
+    ingest_route,
+    metrics_api_route,
+    sessions_route,
+    viewer_route,
+)
 from reelsight.web.cmcd_route import CmcdCollector
 from reelsight.web.conviva_route import ConvivaGateway, gateway_path
 from reelsight.web.discovery_route import DiscoveryEndpoints
@@ -43,10 +51,14 @@ from reelsight.web.errors import (
 )
 from reelsight.web.ingest_common import preflight
 from reelsight.web.ingest_route import IngestEndpoint
+from reelsight.web.metrics_api_route import MetricsEndpoints
 from reelsight.web.metrics_route import metrics_endpoint
 from reelsight.web.openapi import build_openapi
 from reelsight.web.read_guard import ReadGuard
 from reelsight.web.sessions_route import SessionsEndpoint
+from reelsight.web.timeline_route import AD_PATH as AD_TIMELINE_PATH
+from reelsight.web.timeline_route import CONTENT_PATH as CONTENT_TIMELINE_PATH
+from reelsight.web.timeline_route import TimelineEndpoint
 from reelsight.web.viewer_route import ViewerEndpoint
 
 log = logging.getLogger("reelsight.web")
@@ -136,14 +148,19 @@ def create_app(
     ad_sessions = SessionsEndpoint(settings, store, clock, guard, kind="ad")
     viewer = ViewerEndpoint(settings, store, clock, guard)
     catalogue = DiscoveryEndpoints(settings, store, clock, guard)
+    aggregates = MetricsEndpoints(settings, store, clock, guard)
     read_routes = [
         Route(sessions_route.PATH, sessions.handle, methods=["GET"]),
         Route(sessions_route.AD_PATH, ad_sessions.handle, methods=["GET"]),
         Route(viewer_route.PATH, viewer.handle, methods=["GET"]),
         Route(discovery_route.PATH, catalogue.discovery, methods=["GET"]),
         Route(discovery_route.DIMENSIONS_PATH, catalogue.dimensions, methods=["GET"]),
+        Route(CONTENT_TIMELINE_PATH, TimelineEndpoint(settings, store, guard, "content").handle, methods=["GET"]),
+        Route(AD_TIMELINE_PATH, TimelineEndpoint(settings, store, guard, "ad").handle, methods=["GET"]),
+        *(Route(path, aggregates.handle, methods=["GET"]) for path in metrics_api_route.PATHS),
     ]
     catalogue.served = frozenset(r.path for r in read_routes)  # discovery links only what is routed
+    explore = explore_route.ExplorePage()
     registry = LiveRegistry(
         live_log,
         _enrich_with(enricher),
@@ -193,6 +210,8 @@ def create_app(
             Route(gateway_path(settings), preflight, methods=["OPTIONS"]),
             *(Route(path, collector.handle, methods=["POST"]) for path in cmcd_route.PATHS),
             *(Route(path, preflight, methods=["OPTIONS"]) for path in cmcd_route.PATHS),
+            Route(explore_route.PATH, explore.page, methods=["GET"]),
+            Route(explore_route.ASSETS_PATH, explore.asset, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/metrics", metrics_endpoint(registry), methods=["GET"]),
             Route("/healthz", health, methods=["GET"]),

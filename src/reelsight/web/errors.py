@@ -58,9 +58,17 @@ def response_for(exc: Exception) -> Response | None:
     return None
 
 
-async def handle_api_error(_request: Request, exc: Exception) -> Response:
+# A script that handles a 401 itself says so with this header (any value): its 401 then carries no
+# Basic challenge, so the browser shows no login prompt of its own (the explorer page's sign-in).
+SCRIPT_CLIENT_HEADER = "x-requested-with"
+
+
+async def handle_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc)
+    response = error_response(exc)
+    if isinstance(exc, Unauthorized) and SCRIPT_CLIENT_HEADER in request.headers:
+        del response.headers["www-authenticate"]
+    return response
 
 
 async def handle_http_exception(_request: Request, exc: Exception) -> Response:

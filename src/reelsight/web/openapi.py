@@ -12,8 +12,10 @@ from reelsight.query.dimensions import DIMENSIONS
 from reelsight.query.parse import DEFAULT_LIMIT, FLAG_PARAMS, ID_PARAMS, MAX_LIMIT
 from reelsight.query.viewer import MAX_DAYS
 from reelsight.sessions.document import SessionDocument
-from reelsight.web import discovery_route, viewer_route
+from reelsight.web import discovery_route, timeline_route, viewer_route
+from reelsight.web.openapi_metrics import metrics_paths
 from reelsight.web.sessions_route import AD_PATH, PATH
+from reelsight.web.timeline_route import TimelineResponse
 
 _TIME = {
     "start_date": (
@@ -139,6 +141,10 @@ def _error_responses(error: dict[str, Any], *codes: tuple[str, str]) -> dict[str
     return dict(sorted(responses.items()))
 
 
+_METRICS_ERRORS = (
+    ("400", "invalid_parameter, unknown_parameter or conflicting_parameters (or invalid_request: not HTTP)."),
+    ("422", "time_range_out_of_bounds: the range breaks one of its rules."),
+)
 _NO_PARAMETERS_400 = (
     "400",
     "unknown_parameter: this endpoint takes no parameters (invalid_parameter: a query string over its limits;"
@@ -187,9 +193,56 @@ def _catalogue_paths(error: dict[str, Any], discovery: Any, dimensions: Any) -> 
     }
 
 
+def _timeline_paths(error: dict[str, Any], timeline: Any) -> dict[str, Any]:
+    """The extension endpoints of one session's timeline (content, and ad with ad insights)."""
+    session_id = {
+        "name": "conviva_session_id",
+        "in": "path",
+        "required": True,
+        "description": "The session's conviva_session_id (client_id + '.' + session_id).",
+        "schema": {"type": "string"},
+    }
+    paths: dict[str, Any] = {}
+    for path, kind, operation, extra in (
+        (timeline_route.CONTENT_PATH, "content", "getReelsightContentSessionTimeline", ()),
+        (
+            timeline_route.AD_PATH,
+            "ad",
+            "getReelsightAdSessionTimeline",
+            (("403", "forbidden: the account has no ad insights permission."),),
+        ),
+    ):
+        paths[path] = {
+            "get": {
+                "operationId": operation,
+                "summary": f"The timeline of one ended {kind} session (a Reelsight extension)",
+                "description": (
+                    f"State intervals, bitrate and CDN steps, seeks, ad breaks and errors of one ended {kind} "
+                    "session computed by the sessionizer, in epoch ms. 404 for an id the account has no ended "
+                    f"{kind} session with, and for a session without a timeline (imported, or stored before "
+                    "timelines were kept)."
+                ),
+                "parameters": [session_id],
+                "responses": {
+                    "200": {
+                        "description": "The session's timeline.",
+                        "content": {"application/json": {"schema": timeline}},
+                    },
+                    **_error_responses(
+                        error,
+                        _NO_PARAMETERS_400,
+                        ("404", "not_found: no such ended session in this account, or it has no timeline."),
+                        *extra,
+                    ),
+                },
+            }
+        }
+    return paths
+
+
 def build_openapi() -> dict[str, Any]:
-    (schema, discovery, dimensions), components = msgspec.json.schema_components(
-        [SessionDocument, discovery_route.Discovery, discovery_route.DimensionsReference],
+    (schema, discovery, dimensions, timeline), components = msgspec.json.schema_components(
+        [SessionDocument, discovery_route.Discovery, discovery_route.DimensionsReference, TimelineResponse],
         ref_template="#/components/schemas/{name}",
     )
     components["NetworkInfo"]["required"] = sorted({*components["NetworkInfo"]["required"], "ip", "ipv6"})
@@ -289,5 +342,7 @@ def build_openapi() -> dict[str, Any]:
                 }
             },
             **_catalogue_paths(error, discovery, dimensions),
+            **metrics_paths(_parameters()[len(_TIME) + 1 :], _error_responses(error, *_METRICS_ERRORS)),
+            **_timeline_paths(error, timeline),
         },
     }

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import re
 
+from reelsight.aggregates.inputs import FACT_COLUMNS
 from reelsight.query.dimensions import SCALAR_DIMENSIONS
 from reelsight.query.parse import FLAG_PARAMS
 
@@ -232,8 +233,71 @@ ARRAY JOIN arrayFilter(x -> x NOT IN ('v:', 'i:'), [concat('v:', viewer_id),
     ]
 
 
+# The metric inputs v4 adds to both session tables (the same text for each: one literal).
+_V4_COLUMNS = """ADD COLUMN IF NOT EXISTS
+  a_start_time_ms Int64 DEFAULT if(is_exit_before_video_start = 0 AND is_video_start_failure = 0,
+    greatest(0, JSONExtractInt(doc, 'lifetime_metrics', 'video_start_time_ms')), 0),
+ ADD COLUMN IF NOT EXISTS
+  a_playing_time_ms Int64 DEFAULT JSONExtractInt(doc, 'lifetime_metrics', 'playing_time_ms'),
+ ADD COLUMN IF NOT EXISTS
+  a_rebuffering_time_ms Int64 DEFAULT JSONExtractInt(doc, 'lifetime_metrics', 'rebuffering_time_ms'),
+ ADD COLUMN IF NOT EXISTS
+  a_cir_time_ms Int64 DEFAULT JSONExtractInt(doc, 'lifetime_metrics', 'connection_induced_rebuffering_time_ms'),
+ ADD COLUMN IF NOT EXISTS
+  a_paused_time_ms Int64 DEFAULT JSONExtractInt(doc, 'lifetime_metrics', 'paused_time_ms'),
+ ADD COLUMN IF NOT EXISTS
+  a_bitrate_bps_s Int64 DEFAULT if(JSONExtractFloat(doc, 'lifetime_metrics', 'average_peak_bitrate_bps') > 0,
+    toInt64(floor(JSONExtractFloat(doc, 'lifetime_metrics', 'average_peak_bitrate_bps')
+    * JSONExtractInt(doc, 'lifetime_metrics', 'playing_time_ms') / 1000)), 0),
+ ADD COLUMN IF NOT EXISTS
+  a_bitrate_weight_ms Int64 DEFAULT if(JSONExtractFloat(doc, 'lifetime_metrics', 'average_peak_bitrate_bps') > 0,
+    JSONExtractInt(doc, 'lifetime_metrics', 'playing_time_ms'), 0),
+ ADD COLUMN IF NOT EXISTS
+  a_framerate_fps_ms Int64 DEFAULT if(JSONExtractFloat(doc, 'lifetime_metrics', 'average_framerate_fps') > 0,
+    toInt64(floor(JSONExtractFloat(doc, 'lifetime_metrics', 'average_framerate_fps')
+    * JSONExtractInt(doc, 'lifetime_metrics', 'playing_time_ms'))), 0),
+ ADD COLUMN IF NOT EXISTS
+  a_framerate_weight_ms Int64 DEFAULT if(JSONExtractFloat(doc, 'lifetime_metrics', 'average_framerate_fps') > 0,
+    JSONExtractInt(doc, 'lifetime_metrics', 'playing_time_ms'), 0),
+ ADD COLUMN IF NOT EXISTS
+  a_complete_ms Int64 DEFAULT if(JSONExtractString(doc, 'content_info', 'category') = 'VoD'
+    AND JSONExtractInt(doc, 'content_info', 'length_ms') > 0
+    AND is_exit_before_video_start = 0 AND is_video_start_failure = 0,
+    least(JSONExtractInt(doc, 'lifetime_metrics', 'playing_time_ms'),
+    JSONExtractInt(doc, 'content_info', 'length_ms')), 0),
+ ADD COLUMN IF NOT EXISTS
+  a_length_ms Int64 DEFAULT if(JSONExtractString(doc, 'content_info', 'category') = 'VoD'
+    AND JSONExtractInt(doc, 'content_info', 'length_ms') > 0
+    AND is_exit_before_video_start = 0 AND is_video_start_failure = 0,
+    JSONExtractInt(doc, 'content_info', 'length_ms'), 0),
+ ADD COLUMN IF NOT EXISTS
+  a_restart_time_ms Int64 DEFAULT greatest(0, JSONExtractInt(doc, 'lifetime_metrics', 'video_restart_time_ms')),
+ ADD COLUMN IF NOT EXISTS
+  a_restarts Int64 DEFAULT if(JSONExtractInt(doc, 'lifetime_metrics', 'video_restart_time_ms') > 0, 1, 0)"""
+
+
+def _v4() -> list[str]:
+    """Aggregates: the integer inputs of the metrics as columns of every session (``aggregates/inputs.py``),
+    summed natively by the metrics endpoints. New rows carry the values computed in Python; for rows
+    written before, each column's DEFAULT computes the same value from the document when it is read
+    (ClickHouse evaluates a missing column's DEFAULT per part), so nothing is rewritten at upgrade."""
+    return [f"ALTER TABLE {table} {_V4_COLUMNS}" for table in ("sessions", "ad_sessions")]
+
+
+def _v5() -> list[str]:
+    """Session timelines (``sessions/timeline_codec.py``): a column of every session, ``''`` for a session
+    without one (imported, or written before). In the session's own row, so a rewrite replaces it, and
+    the TTL and the purge remove it, with the session."""
+    return [
+        """ALTER TABLE sessions ADD COLUMN IF NOT EXISTS
+  timeline String DEFAULT '' CODEC(ZSTD(3))""",
+        """ALTER TABLE ad_sessions ADD COLUMN IF NOT EXISTS
+  timeline String DEFAULT '' CODEC(ZSTD(3))""",
+    ]
+
+
 # Append only: a released migration is never edited, reordered or removed.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(_v1()), tuple(_v2()), tuple(_v3()))
+MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(_v1()), tuple(_v2()), tuple(_v3()), tuple(_v4()), tuple(_v5()))
 SCHEMA_VERSION = len(MIGRATIONS)
 
 SESSION_COLUMNS: tuple[str, ...] = (
@@ -249,10 +313,12 @@ SESSION_COLUMNS: tuple[str, ...] = (
     "tags",
     *FLAG_PARAMS,
     *(d.column for d in SCALAR_DIMENSIONS),
+    *FACT_COLUMNS,
     "viewer_id",
     "viewer_split",
     "doc",
     "version",
+    "timeline",
 )
 
 
@@ -322,6 +388,8 @@ def cluster_ddl(cluster: str, database: str) -> list[str]:
             elif altered := _ALTER.match(statement):
                 table = altered.group(1)
                 out.append(_ALTER.sub(f"ALTER TABLE {database}.{_local(table)} {on} ", statement))
+                if table in SHARDED:  # the Distributed table shows the same columns
+                    out.append(_ALTER.sub(f"ALTER TABLE {database}.{table} {on} ", statement))
             elif statement.startswith("INSERT INTO "):
                 continue  # fills a new table from a single node's existing rows: a new cluster has none
             else:

@@ -20,13 +20,23 @@ import msgspec
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from reelsight.aggregates.inputs import FACT_COLUMNS
 from reelsight.errors import AlreadyExists, NotFoundInStore, ReadTimeout, StorageFailure
+from reelsight.query.aggregates import AggregateQuery
 from reelsight.query.parse import FLAG_PARAMS
-from reelsight.query.selection import Selection
+from reelsight.query.selection import Selection, SessionKind
 from reelsight.query.viewer import ViewerQuery
-from reelsight.store.base import IP_PRIVACY_MODES, Account, ApiKey, StoredSession, require_account_scope
+from reelsight.store.base import (
+    IP_PRIVACY_MODES,
+    Account,
+    AggregateRow,
+    ApiKey,
+    StoredSession,
+    StoredTimeline,
+    require_account_scope,
+)
 from reelsight.store.clickhouse.schema import MIGRATIONS, SESSION_COLUMNS, TTL_TABLES, ttl_expression, ttl_statement
-from reelsight.store.records import SessionRecord, lookup_key, viewer_lookups
+from reelsight.store.records import SessionRecord, lookup_key, sample_key, viewer_lookups
 
 log = logging.getLogger("reelsight.store")
 INSERT_CHUNK = 10_000  # sessions per INSERT: one part per chunk, never one per session
@@ -62,6 +72,9 @@ def _account(row: Sequence[Any]) -> Account:
         ip_privacy=row[6],
         ad_insights=bool(row[7]),
     )
+
+
+_SUMS = ", ".join(["count()", *(f"sum({c})" for c in (*FLAG_PARAMS, *FACT_COLUMNS))])
 
 
 def compile_matches(sel: Selection, params: dict[str, object]) -> str:
@@ -317,10 +330,12 @@ class ClickHouseStore:
             dict(r.custom_tags),
             *(int(f) for f in r.flags),
             *r.dimensions,
+            *r.facts,
             r.viewer_id,
             r.viewer_split,
             r.doc,
             version,
+            r.timeline or b"",
         ]
 
     def write_sessions(self, account_id: int, records: Iterable[SessionRecord]) -> int:
@@ -427,6 +442,57 @@ class ClickHouseStore:
             settings={"distributed_product_mode": "local"} if self._cluster else None,
         )
         return [StoredSession(r[0], int(r[1]), bytes(r[2]), int(r[3]), r[4]) for r in rows]
+
+    def aggregate(self, account_id: int, query: AggregateQuery) -> list[AggregateRow]:
+        """Sums per bucket and group, computed natively: one ``GROUP BY`` over the account's current
+        session versions (``FINAL``) in the window."""
+        sel = query.selection
+        params: dict[str, object] = {
+            "account": require_account_scope(account_id),
+            "start": sel.start_ms,
+            "end": sel.end_ms,
+        }
+        where = compile_matches(sel, params)
+        bucket = "0"
+        if query.bucket_ms is not None:
+            params |= {"origin": query.origin_ms, "bucket": query.bucket_ms}
+            bucket = "intDiv(end_ms - {origin:Int64}, {bucket:Int64})"
+        group = query.group_by
+        if group is None:
+            by = "''"
+        elif group.kind == "tag":
+            params["group_key"] = group.name
+            by = "tags[{group_key:String}]"  # a missing key reads as "": the group of sessions without it
+        elif group.multi:  # one group per distinct element; a session with none is in the group ""
+            by = f"arrayJoin(if(empty({group.name}), [''], arrayDistinct({group.name})))"
+        else:
+            by = group.column
+        rows = self._query(
+            f"SELECT {bucket} AS b, {by} AS g, {_SUMS} FROM sessions FINAL"  # noqa: S608 - fixed identifiers
+            " WHERE account_id = {account:UInt64} AND end_ms >= {start:Int64} AND end_ms < {end:Int64}"
+            f" AND {where} GROUP BY b, g",
+            params,
+        )
+        return [AggregateRow(int(r[0]), str(r[1]), tuple(int(v) for v in r[2:])) for r in rows]
+
+    def session_timeline(self, account_id: int, kind: SessionKind, conviva_session_id: str) -> StoredTimeline | None:
+        """The session's current version (``FINAL``) by its primary key: its timeline is a column of it."""
+        table = "ad_sessions" if kind == "ad" else "sessions"
+        rows = self._query(
+            f"SELECT doc, timeline FROM {table} FINAL"  # noqa: S608 - fixed identifiers
+            " WHERE account_id = {account:UInt64} AND sample_key = {key:Int64} AND conviva_session_id = {id:String}"
+            " AND is_ended = 1",
+            {
+                "account": require_account_scope(account_id),
+                "key": sample_key(conviva_session_id),
+                "id": conviva_session_id,
+            },
+            formats={"doc": "bytes", "timeline": "bytes"},
+        )
+        if not rows:
+            return None
+        doc, timeline = rows[0]
+        return StoredTimeline(conviva_session_id, bytes(doc), bytes(timeline) or None)
 
     def purge_ended_before(self, cutoff_ms: int) -> int:
         """Delete sessions (content and ad) and viewer lookups whose end is before ``cutoff_ms`` now

@@ -48,10 +48,11 @@ class SqliteLiveLog:
                 [(heard, seqs, *key) for key, (heard, seqs) in work.heard.items()],
             )
             for key, doc in work.ended:
+                timeline = work.timelines.get(key)
                 if self.outbox is None:
-                    self._store.insert_record(conn, key[0], to_record(doc))
+                    self._store.insert_record(conn, key[0], to_record(doc, timeline))
                 else:
-                    self.outbox.add(conn, key[0], doc, _ENCODER.encode(doc))
+                    self.outbox.add(conn, key[0], doc, _ENCODER.encode(doc), timeline)
                 conn.execute("DELETE FROM live_events WHERE account_id = ? AND client_id = ? AND session_id = ?", key)
                 conn.execute("DELETE FROM live_sessions WHERE account_id = ? AND client_id = ? AND session_id = ?", key)
 

@@ -33,11 +33,14 @@ class Outbox:
         self.sessions = sessions
 
     @staticmethod
-    def add(conn: sqlite3.Connection, account_id: int, doc: SessionDocument, body: bytes) -> None:
-        """Inside the live log's commit: the ended session waits here for the session store."""
+    def add(
+        conn: sqlite3.Connection, account_id: int, doc: SessionDocument, body: bytes, timeline: bytes | None = None
+    ) -> None:
+        """Inside the live log's commit: the ended session (and its timeline) waits here for the session store."""
         conn.execute(
-            "INSERT OR REPLACE INTO outbox (account_id, conviva_session_id, end_ms, doc) VALUES (?, ?, ?, ?)",
-            (account_id, doc.conviva_session_id, doc.timestamps.end.epoch_ms, body),
+            "INSERT OR REPLACE INTO outbox (account_id, conviva_session_id, end_ms, doc, timeline)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (account_id, doc.conviva_session_id, doc.timestamps.end.epoch_ms, body, timeline),
         )
 
     def is_ended(self, account_id: int, conviva_session_id: str) -> bool:
@@ -57,16 +60,18 @@ class Outbox:
         Raises ``StorageFailure`` (they stay waiting) when either side refuses."""
         with self._local.reading() as conn:
             rows = conn.execute(
-                "SELECT rowid, account_id, doc FROM outbox WHERE doc IS NOT NULL ORDER BY rowid LIMIT ?",
+                "SELECT rowid, account_id, doc, timeline FROM outbox WHERE doc IS NOT NULL ORDER BY rowid LIMIT ?",
                 (DRAIN_BATCH,),
             ).fetchall()
-        by_account: dict[int, list[bytes]] = collections.defaultdict(list)
-        for _rowid, account_id, body in rows:
-            by_account[account_id].append(body)
+        by_account: dict[int, list[tuple[bytes, bytes | None]]] = collections.defaultdict(list)
+        for _rowid, account_id, body, timeline in rows:
+            by_account[account_id].append((body, timeline))
         for account_id, bodies in by_account.items():
-            self.sessions.write_sessions(account_id, (to_record(decode_document(b)) for b in bodies))
+            self.sessions.write_sessions(account_id, (to_record(decode_document(b), t) for b, t in bodies))
         with self._local.writing() as conn:
-            conn.executemany("UPDATE outbox SET doc = NULL WHERE rowid = ?", [(row[0],) for row in rows])
+            conn.executemany(
+                "UPDATE outbox SET doc = NULL, timeline = NULL WHERE rowid = ?", [(row[0],) for row in rows]
+            )
             conn.execute("DELETE FROM outbox WHERE doc IS NULL AND end_ms < ?", (now_ms - ENDED_MEMORY_MS,))
         return len(rows)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from reelsight.aggregates.inputs import FACT_COLUMNS  # for the drift check only, never a migration
 from reelsight.query.dimensions import SCALAR_DIMENSIONS  # for the drift check only, never a migration
 from reelsight.query.parse import FLAG_PARAMS  # for the drift check only, never a migration
 from reelsight.store.sqlite.connection import transaction
@@ -334,6 +335,81 @@ def _v9() -> list[str]:
     ]
 
 
+def _v10() -> list[str]:
+    """Aggregates (``aggregates.py``): the integer inputs of the metrics as columns of every session
+    (``a_*``, from ``aggregates/inputs.py``), so that a sum never decompresses a document; and per-minute
+    sums of the ended content sessions per account (``aggregate_minutes``), so that an unfiltered series
+    over a month reads at most 44,640 small rows instead of the month's sessions. A file with sessions
+    fills both when the store opens (``aggregate_backfill``): the inputs are inside the documents."""
+    return [
+        "ALTER TABLE sessions ADD COLUMN a_start_time_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN a_playing_time_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN a_rebuffering_time_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN a_cir_time_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN a_paused_time_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN a_bitrate_bps_s INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN a_bitrate_weight_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN a_framerate_fps_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN a_framerate_weight_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN a_complete_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN a_length_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN a_restart_time_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN a_restarts INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE ad_sessions ADD COLUMN a_start_time_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE ad_sessions ADD COLUMN a_playing_time_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE ad_sessions ADD COLUMN a_rebuffering_time_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE ad_sessions ADD COLUMN a_cir_time_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE ad_sessions ADD COLUMN a_paused_time_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE ad_sessions ADD COLUMN a_bitrate_bps_s INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE ad_sessions ADD COLUMN a_bitrate_weight_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE ad_sessions ADD COLUMN a_framerate_fps_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE ad_sessions ADD COLUMN a_framerate_weight_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE ad_sessions ADD COLUMN a_complete_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE ad_sessions ADD COLUMN a_length_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE ad_sessions ADD COLUMN a_restart_time_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE ad_sessions ADD COLUMN a_restarts INTEGER NOT NULL DEFAULT 0",
+        """CREATE TABLE aggregate_minutes (
+  account_id INTEGER NOT NULL,
+  minute INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  is_exit_before_video_start INTEGER NOT NULL,
+  is_video_start_failure INTEGER NOT NULL,
+  is_video_start_failure_business INTEGER NOT NULL,
+  is_video_start_failure_tech INTEGER NOT NULL,
+  is_video_playback_failure INTEGER NOT NULL,
+  is_video_playback_failure_business INTEGER NOT NULL,
+  is_video_playback_failure_tech INTEGER NOT NULL,
+  a_start_time_ms INTEGER NOT NULL,
+  a_playing_time_ms INTEGER NOT NULL,
+  a_rebuffering_time_ms INTEGER NOT NULL,
+  a_cir_time_ms INTEGER NOT NULL,
+  a_paused_time_ms INTEGER NOT NULL,
+  a_bitrate_bps_s INTEGER NOT NULL,
+  a_bitrate_weight_ms INTEGER NOT NULL,
+  a_framerate_fps_ms INTEGER NOT NULL,
+  a_framerate_weight_ms INTEGER NOT NULL,
+  a_complete_ms INTEGER NOT NULL,
+  a_length_ms INTEGER NOT NULL,
+  a_restart_time_ms INTEGER NOT NULL,
+  a_restarts INTEGER NOT NULL,
+  PRIMARY KEY (account_id, minute)
+) WITHOUT ROWID""",
+        "CREATE TABLE aggregate_backfill (pending INTEGER NOT NULL)",
+        "INSERT INTO aggregate_backfill SELECT 1"
+        " WHERE EXISTS (SELECT 1 FROM sessions) OR EXISTS (SELECT 1 FROM ad_sessions)",
+    ]
+
+
+def _v11() -> list[str]:
+    """Session timelines (``sessions/timeline_codec.py``): beside each document its timeline, NULL for a
+    session without one (imported, or stored before); the outbox carries it to another session store.
+    In ``session_docs``, so a rewrite or the retention purge removes it with the document."""
+    return [
+        "ALTER TABLE session_docs ADD COLUMN timeline BLOB",
+        "ALTER TABLE outbox ADD COLUMN timeline BLOB",
+    ]
+
+
 # Append only: a released migration is never edited, reordered or removed.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     tuple(_v1()),
@@ -345,6 +421,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     tuple(_v7()),
     tuple(_v8()),
     tuple(_v9()),
+    tuple(_v10()),
+    tuple(_v11()),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -375,7 +453,7 @@ class SchemaDrift(RuntimeError):
 
 def session_columns() -> tuple[str, ...]:
     """Every column the session insert (``store.py``) fills, from today's flag and dimension tables."""
-    return (*_SESSION_BASE_COLUMNS, *FLAG_PARAMS, *(d.column for d in SCALAR_DIMENSIONS))
+    return (*_SESSION_BASE_COLUMNS, *FLAG_PARAMS, *(d.column for d in SCALAR_DIMENSIONS), *FACT_COLUMNS)
 
 
 SESSION_TABLES = ("sessions", "ad_sessions")  # content and ad sessions: one layout, one insert

@@ -22,15 +22,25 @@ from collections.abc import Iterable, Iterator, Sequence
 import msgspec
 import zstandard
 
+from reelsight.aggregates.inputs import FACT_COLUMNS
 from reelsight.errors import AlreadyExists, NotFoundInStore, ReadTimeout, StorageFailure, StoreFileLost
+from reelsight.query.aggregates import AggregateQuery
 from reelsight.query.dimensions import SCALAR_DIMENSIONS
 from reelsight.query.parse import FLAG_PARAMS
-from reelsight.query.selection import Selection
+from reelsight.query.selection import Selection, SessionKind
 from reelsight.query.viewer import ViewerQuery
-from reelsight.store.base import IP_PRIVACY_MODES, Account, ApiKey, StoredSession, require_account_scope
+from reelsight.store.base import (
+    IP_PRIVACY_MODES,
+    Account,
+    AggregateRow,
+    ApiKey,
+    StoredSession,
+    StoredTimeline,
+    require_account_scope,
+)
 from reelsight.store.records import BUCKET_MS, SessionRecord, encode_tags
+from reelsight.store.sqlite import aggregates, terms, viewers
 from reelsight.store.sqlite import tag_keys as tag_key_table
-from reelsight.store.sqlite import terms, viewers
 from reelsight.store.sqlite.connection import open_connection, transaction
 from reelsight.store.sqlite.documents import DocumentReader, DocumentWriter
 from reelsight.store.sqlite.owner import FileIdentity, StoreOwnership
@@ -43,10 +53,12 @@ _SESSION_COLUMNS = (
     + ", ".join(FLAG_PARAMS)
     + ", "
     + ", ".join(d.column for d in SCALAR_DIMENSIONS)
+    + ", "
+    + ", ".join(FACT_COLUMNS)
 )
 _SESSION_INSERT = {
     table: f"INSERT INTO {table} ({_SESSION_COLUMNS}) "  # noqa: S608 - fixed identifiers
-    f"VALUES ({','.join('?' * (12 + len(FLAG_PARAMS) + len(SCALAR_DIMENSIONS)))})"
+    f"VALUES ({','.join('?' * (12 + len(FLAG_PARAMS) + len(SCALAR_DIMENSIONS) + len(FACT_COLUMNS)))})"
     for table in SESSION_TABLES
 }
 _WRITE_CHUNK = 2000
@@ -99,6 +111,8 @@ class SqliteStore:
                 self._backfill_terms()
             if viewers.backfill_pending(self._writer):
                 self._backfill_viewers()
+            if aggregates.backfill_pending(self._writer):
+                self._backfill_aggregates()
         except BaseException:
             if self.ownership is not None:
                 self.ownership.release()
@@ -195,6 +209,13 @@ class SqliteStore:
         with self._write_lock, self._transaction() as conn:
             done = viewers.backfill(conn, self._replaced_docs)
         log.info("viewer lookups backfilled for %d stored sessions in %.1f s", done, time.perf_counter() - started)
+
+    def _backfill_aggregates(self) -> None:
+        """Metric inputs and per-minute sums for the sessions of a file from before migration 10, once."""
+        started = time.perf_counter()
+        with self._write_lock, self._transaction() as conn:
+            done = aggregates.backfill(conn, self._replaced_docs)
+        log.info("aggregate inputs backfilled for %d stored sessions in %.1f s", done, time.perf_counter() - started)
 
     def _train_after_commit(self) -> None:
         """The file's first dictionary, once enough documents are stored without one (~0.1 s, once). The
@@ -360,11 +381,12 @@ class SqliteStore:
         if not r.is_ad:
             self._postings[account_id] += terms.postings(r.end_bucket, r.sample_key, terms.record_terms(r))
             viewers.note(conn, account_id, r)
+            aggregates.note(conn, account_id, r)
         tag_key_table.note(conn, account_id, r)
         dict_id, stored = self._documents.encode(r.doc)
         doc_id = conn.execute(
-            "INSERT INTO session_docs (viewer_split, viewer_id, doc, dict_id) VALUES (?, ?, ?, ?)",
-            (r.viewer_split, r.viewer_id, stored, dict_id),
+            "INSERT INTO session_docs (viewer_split, viewer_id, doc, dict_id, timeline) VALUES (?, ?, ?, ?, ?)",
+            (r.viewer_split, r.viewer_id, stored, dict_id, r.timeline),
         ).lastrowid
         conn.execute(
             _SESSION_INSERT[table],
@@ -383,6 +405,7 @@ class SqliteStore:
                 encode_tags(r.custom_tags),
                 *(int(f) for f in r.flags),
                 *r.dimensions,
+                *r.facts,
             ),
         )
 
@@ -399,6 +422,7 @@ class SqliteStore:
         if table == "sessions":
             document = self._replaced_docs.decode(conn, doc_id, dict_id, bytes(doc))
             viewers.forget(conn, account_id, end_ms, key, viewer_id, document)
+            aggregates.forget(conn, account_id, conviva_session_id)
         conn.execute(
             f"DELETE FROM {table} WHERE account_id = ? AND conviva_session_id = ?",  # noqa: S608 - fixed names
             (account_id, conviva_session_id),
@@ -444,6 +468,31 @@ class SqliteStore:
         with self.reading() as conn:
             return tag_key_table.since(conn, account_id, since_ms, limit)
 
+    def aggregate(self, account_id: int, query: AggregateQuery) -> list[AggregateRow]:
+        """Sums per bucket and group (``aggregates.py``): from the per-minute rollup when unfiltered, else
+        one ``GROUP BY`` over the window's session rows (their integer inputs, no document)."""
+        account_id = require_account_scope(account_id)
+        with self._borrow() as reader:
+            reader.conn.execute("BEGIN")  # the rollup and the edge minutes from one snapshot
+            return aggregates.aggregate(reader.conn, account_id, query)
+
+    def session_timeline(self, account_id: int, kind: SessionKind, conviva_session_id: str) -> StoredTimeline | None:
+        """From the session's own ``session_docs`` row (its timeline is deleted with its document)."""
+        account_id = require_account_scope(account_id)
+        table = "ad_sessions" if kind == "ad" else "sessions"
+        with self._borrow() as reader:
+            row = reader.conn.execute(
+                f"SELECT d.id, d.dict_id, d.doc, d.timeline FROM {table} AS s"  # noqa: S608 - fixed names
+                " JOIN session_docs AS d ON d.id = s.doc_id"
+                " WHERE s.account_id = ? AND s.conviva_session_id = ? AND s.is_ended = 1",
+                (account_id, conviva_session_id),
+            ).fetchone()
+            if row is None:
+                return None
+            doc_id, dict_id, doc, timeline = row
+            document = reader.documents.decode(reader.conn, doc_id, dict_id, bytes(doc))
+        return StoredTimeline(conviva_session_id, document, None if timeline is None else bytes(timeline))
+
     def purge_ended_before(self, cutoff_ms: int) -> int:
         """Delete sessions (content and ad) whose end is before ``cutoff_ms`` (they can no longer be
         queried); returns how many.
@@ -467,6 +516,7 @@ class SqliteStore:
                     if table == "sessions":
                         terms.purge_days_before(conn, account_id, cutoff_ms // BUCKET_MS)
                         viewers.purge_before(conn, account_id, cutoff_ms)
+                        aggregates.purge_before(conn, account_id, cutoff_ms)
                     account_id = conn.execute(
                         f"SELECT min(account_id) FROM {table} WHERE account_id > ?",  # noqa: S608
                         (account_id,),
