@@ -103,7 +103,7 @@ def figures(name: str, sessions: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return {"count": len(sessions)}
     if name == "video-start-time":
         total = sum(x["video_start_time_ms"] for x, j in zip(m, joined, strict=True) if j)
-        return {"value": round(total / plays / 1000, 3) if plays else 0.0}
+        return {"value": ((2 * total + plays) // (2 * plays)) / 1000 if plays else 0.0}  # whole ms, halves up
     if name == "rebuffering-ratio":
         return {"ratio": pct(rebuffering, playing + rebuffering)}
     if name == "connection-induced-rebuffering-ratio":
@@ -132,7 +132,8 @@ def figures(name: str, sessions: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return {"ratio": pct(paused, playing + rebuffering + paused)}
     if name == "video-restart-time":
         restarts = [x["video_restart_time_ms"] for x in m if x["video_restart_time_ms"] > 0]
-        return {"value": round(sum(restarts) / len(restarts) / 1000, 3) if restarts else 0.0}
+        n = len(restarts)
+        return {"value": ((2 * sum(restarts) + n) // (2 * n)) / 1000 if restarts else 0.0}  # whole ms, halves up
     flag = {
         "exits-before-video-start": "is_exit_before_video_start",
         "video-start-failures": "is_video_start_failure",

@@ -61,3 +61,15 @@ def test_vector(path: Path, client: httpx.Client, store: Store, acme: Credential
         got, want = response.json(), _timestamps(request["expected"], origin)
         for part in ("time_series", "total"):
             assert json.dumps(got[part], indent=1).splitlines() == json.dumps(want[part], indent=1).splitlines()
+
+
+def test_mean_times_round_the_whole_millisecond_mean_halves_up() -> None:
+    """1956 ms and 1957 ms: the mean 1956.5 ms is 1957 ms, so 1.957 s, whatever float division would
+    make of 3913 / 2 / 1000 (the case the oracle property once found: 1.956 against 1.957)."""
+    from reelsight.aggregates.metrics import mean_seconds
+
+    assert mean_seconds(1956 + 1957, 2) == 1.957
+    assert mean_seconds(3 * 1001, 3) == 1.001
+    assert mean_seconds(1, 3) == 0.0
+    assert mean_seconds(2, 3) == 0.001
+    assert mean_seconds(0, 0) == 0.0

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Callable
 
 from reelsight.aggregates.inputs import SUM_FIELDS, Sums
+from reelsight.sessions import metrics as session_metrics
 
 Value = dict[str, float | int]
 _INDEX = {name: i for i, name in enumerate(SUM_FIELDS)}
@@ -37,6 +38,13 @@ class Totals:
 
 def ratio(numerator: float, denominator: float, scale: float = 1.0) -> float:
     return scale * numerator / denominator if denominator else 0.0
+
+
+def mean_seconds(total_ms: int, count: int) -> float:
+    """A mean time in seconds with 3 decimals, rounded exactly: the mean in whole milliseconds (halves
+    up, as the per-session means are), then / 1000. Float division first would round 1.9565 down or up
+    depending on the order of the operations."""
+    return session_metrics.mean_ms(total_ms, count) / 1000
 
 
 def percent(numerator: float, denominator: float) -> float:
@@ -104,7 +112,7 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "video-start-time",
         ("value",),
-        lambda t: {"value": round(ratio(t["start_time_ms"], t.plays, 0.001), 3)},
+        lambda t: {"value": mean_seconds(t["start_time_ms"], t.plays)},
         "Mean video start time of the plays, in seconds.",
     ),
     Metric(
@@ -156,7 +164,7 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "video-restart-time",
         ("value",),
-        lambda t: {"value": round(ratio(t["restart_time_ms"], t["restarts"], 0.001), 3)},
+        lambda t: {"value": mean_seconds(t["restart_time_ms"], t["restarts"])},
         "Mean video restart time (seek to playing) of the sessions that had one, in seconds.",
     ),
 )
