@@ -150,7 +150,7 @@ async function loadReferences() {
   fillSelect($("breakdown-dimension"), groupable, "cdn");
   fillSelect($("breakdown-metric"), CHARTS.map((c) => [c.metric, c.title]), "rebuffering-ratio");
   fillSelect($("flag"), [["", "any session"], ...FLAGS.map((f) => [f, f.replace("is_", "").replaceAll("_", " ")])], state.flag);
-  await loadKnownValues();
+  loadKnownValues(); // suggestions only: not awaited, so the charts and the table do not wait for them
 }
 
 function fillSelect(select, options, selected) {
