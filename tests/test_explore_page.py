@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import sync_playwright
 
 from reelsight.clock import SystemClock
 from reelsight.generate.sessions import generate_sessions
@@ -24,8 +25,6 @@ from reelsight.store.sqlite import SqliteStore
 from tests.conftest import PATH, Credentials, LiveServer, add_account
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="needs Debian's chromium")
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 HOUR_MS = 3_600_000
 
@@ -46,7 +45,7 @@ def explore_server(db_path: str, store: SqliteStore) -> Iterator[tuple[LiveServe
 @pytest.fixture
 def page(tmp_path: Path) -> Iterator[Any]:
     assert CHROMIUM is not None, "Debian's chromium is needed (scripts/setup installs it)"
-    with playwright_api.sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
