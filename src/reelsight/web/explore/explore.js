@@ -298,26 +298,32 @@ function renderSample() {
     return th;
   }));
   const column = COLUMNS.find((c) => c.key === state.sort.key) || COLUMNS[0];
-  const rows = [...state.sample].sort((a, b) => {
-    const x = column.get(a), y = column.get(b);
-    return (x < y ? -1 : x > y ? 1 : 0) * state.sort.dir;
-  });
+  const keyed = state.sample.map((s) => [column.get(s), s]);
+  keyed.sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0) * state.sort.dir);
+  // Rows are built once per sample and only re-ordered when sorting (1,500 rows stay smooth).
   const fragment = document.createDocumentFragment();
-  for (const s of rows) {
-    const tr = document.createElement("tr");
-    tr.tabIndex = 0;
-    tr.dataset.session = s.conviva_session_id;
-    for (const c of COLUMNS) {
-      const v = c.get(s);
-      const td = cell(c.show ? c.show(v) : v, c.num ? "num" : "");
-      if (c.key === "outcome" && v !== "played") td.classList.add("flag-bad");
-      tr.append(td);
-    }
-    tr.addEventListener("click", () => openSession(s));
-    tr.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openSession(s); } });
-    fragment.append(tr);
-  }
+  for (const [, s] of keyed) fragment.append(rowOf(s));
   table.tBodies[0].replaceChildren(fragment);
+}
+
+const rowCache = new WeakMap();
+
+function rowOf(s) {
+  let tr = rowCache.get(s);
+  if (tr) return tr;
+  tr = document.createElement("tr");
+  tr.tabIndex = 0;
+  tr.dataset.session = s.conviva_session_id;
+  for (const c of COLUMNS) {
+    const v = c.get(s);
+    const td = cell(c.show ? c.show(v) : v, c.num ? "num" : "");
+    if (c.key === "outcome" && v !== "played") td.classList.add("flag-bad");
+    tr.append(td);
+  }
+  tr.addEventListener("click", () => openSession(s));
+  tr.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openSession(s); } });
+  rowCache.set(s, tr);
+  return tr;
 }
 
 function cell(text, className = "") {
