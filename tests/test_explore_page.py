@@ -183,10 +183,15 @@ def test_the_page_and_its_assets_are_served_with_a_strict_policy(
         assert page.headers["cache-control"] == "no-store"
         assets = [part.split('"')[0] for part in page.text.split('"/explore/assets/')[1:]]
         assert len(assets) == 2
+        served: dict[str, httpx.Response] = {}
         for asset in assets:
-            r = client.get(f"/explore/assets/{asset}")
+            r = served[asset.split("?")[0]] = client.get(f"/explore/assets/{asset}")
             assert r.status_code == 200, asset
             assert "immutable" in r.headers["cache-control"]
+        # The module the page links imports the charts by their own hash, so a new release of either
+        # is never served from a stale cache.
+        charts_etag = client.get("/explore/assets/charts.js").headers["etag"].strip('"')
+        assert f'"./charts.js?v={charts_etag}"' in served["explore.js"].text
         assert client.get("/explore/assets/nope.js").status_code == 404
         # A script that signs in itself gets a 401 without a Basic challenge (no browser prompt).
         plain = client.get(PATH, auth=(creds.key_id, "wrong"))

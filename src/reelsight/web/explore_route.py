@@ -44,6 +44,11 @@ def _load() -> dict[str, bytes]:
     }
 
 
+def _links(body: bytes, name: str) -> bool:
+    """Whether a file links ``name`` (an ES module import or an ``assets/`` reference)."""
+    return f'"./{name}"'.encode() in body or f'"assets/{name}"'.encode() in body
+
+
 class ExplorePage:
     """The page at ``/explore`` (never cached, so a new release shows at once) and its assets at
     ``/explore/assets/NAME?v=HASH`` (cached for a year: the page links them by content hash)."""
@@ -51,15 +56,20 @@ class ExplorePage:
     def __init__(self) -> None:
         files = _load()
         self._etags: dict[str, str] = {}
-        # Versioned links, leaves first: a module's import of another carries that one's hash, so
-        # the importing module's own hash changes with it.
-        for name in sorted(files, key=lambda n: (n.endswith(".html"), n != "charts.js")):
-            text = files[name].decode()
-            for other, etag in self._etags.items():
-                text = text.replace(f'"./{other}"', f'"./{other}?v={etag}"')
-                text = text.replace(f'"assets/{other}"', f'"{PATH}/assets/{other}?v={etag}"')
-            files[name] = text.encode()
-            self._etags[name] = hashlib.sha256(files[name]).hexdigest()[:16]
+        # Versioned links, leaves first: a file is rewritten once every file it links is, so an
+        # importing module's hash changes with what it imports (the links form no cycle).
+        pending = dict(files)
+        while pending:
+            ready = [n for n, body in pending.items() if not any(_links(body, o) for o in pending if o != n)]
+            if not ready:
+                raise RuntimeError(f"the explorer's assets link each other in a cycle: {sorted(pending)}")
+            for name in ready:
+                text = pending.pop(name).decode()
+                for other, etag in self._etags.items():
+                    text = text.replace(f'"./{other}"', f'"./{other}?v={etag}"')
+                    text = text.replace(f'"assets/{other}"', f'"{PATH}/assets/{other}?v={etag}"')
+                files[name] = text.encode()
+                self._etags[name] = hashlib.sha256(files[name]).hexdigest()[:16]
         self._files = files
         self._page = files["index.html"]
 
