@@ -107,21 +107,22 @@ TARGETS = Targets(per_s=5000, floor_share=0.5, p99_ms=50.0, rss_mb=500.0, live_s
 CONTENT_TYPE = "application/cmcd"
 EXPIRY_MARGIN_S = 2.0  # a silent session within this of the timeout may or may not have expired yet
 # What a stored document says, in the order of cmcd_workload.Expected.document().
+DOC = "CAST(stored_doc(d.dict_id, d.doc) AS TEXT)"  # the document, decompressed (documents.py)
 DOCUMENT_FIELDS = (
-    ("ended_status", "json_extract(d.doc, '$.status_info.ended_status')"),
-    ("asset", "json_extract(d.doc, '$.content_info.asset')"),
+    ("ended_status", f"json_extract({DOC}, '$.status_info.ended_status')"),
+    ("asset", f"json_extract({DOC}, '$.content_info.asset')"),
     ("start_ms", "s.start_ms"),
     ("end_ms", "s.end_ms"),
-    ("video_start_time_ms", "json_extract(d.doc, '$.lifetime_metrics.video_start_time_ms')"),
-    ("playing_time_ms", "json_extract(d.doc, '$.lifetime_metrics.playing_time_ms')"),
-    ("paused_time_ms", "json_extract(d.doc, '$.lifetime_metrics.paused_time_ms')"),
-    ("rebuffering_time_ms", "json_extract(d.doc, '$.lifetime_metrics.rebuffering_time_ms')"),
+    ("video_start_time_ms", f"json_extract({DOC}, '$.lifetime_metrics.video_start_time_ms')"),
+    ("playing_time_ms", f"json_extract({DOC}, '$.lifetime_metrics.playing_time_ms')"),
+    ("paused_time_ms", f"json_extract({DOC}, '$.lifetime_metrics.paused_time_ms')"),
+    ("rebuffering_time_ms", f"json_extract({DOC}, '$.lifetime_metrics.rebuffering_time_ms')"),
     (
         "connection_induced_rebuffering_time_ms",
-        "json_extract(d.doc, '$.lifetime_metrics.connection_induced_rebuffering_time_ms')",
+        f"json_extract({DOC}, '$.lifetime_metrics.connection_induced_rebuffering_time_ms')",
     ),
-    ("video_restart_time_ms", "json_extract(d.doc, '$.lifetime_metrics.video_restart_time_ms')"),
-    ("bitrate_switches_count", "json_extract(d.doc, '$.lifetime_metrics.bitrate_switches_count')"),
+    ("video_restart_time_ms", f"json_extract({DOC}, '$.lifetime_metrics.video_restart_time_ms')"),
+    ("bitrate_switches_count", f"json_extract({DOC}, '$.lifetime_metrics.bitrate_switches_count')"),
     ("is_video_playback_failure", "s.is_video_playback_failure"),
 )
 
@@ -297,7 +298,7 @@ def document_checks(db: Path, workload: Workload, geoip: bool) -> tuple[list[Che
     and the country from the address. Returns the checks and a few mismatches to show."""
     columns = ", ".join(sql for _name, sql in DOCUMENT_FIELDS)
     query = f"SELECT s.conviva_session_id, {columns}, s.d_browser_name, s.d_geo_country_code,"
-    query += " json_extract(CAST(stored_doc(d.dict_id, d.doc) AS TEXT), '$.content_info.category')"
+    query += f" json_extract({DOC}, '$.content_info.category')"
     query += " FROM sessions s JOIN session_docs d ON d.id = s.doc_id"
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         add_stored_doc_function(conn)

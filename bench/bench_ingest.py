@@ -54,7 +54,7 @@ from pathlib import Path
 
 import uvloop
 
-from benchutil import code_version, mark, memory_mb
+from benchutil import code_version, mark, memory_mb, process_tree
 from ingest_load import LoadClient, PhaseResult, Players, percentile
 from ingest_split import Split, measure_split
 from ingest_workload import EVENTS_PER_BATCH, Workload
@@ -83,8 +83,29 @@ def _ticks_s(fields: list[str]) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _one_process_cpu_s(pid: int) -> float:
+    try:
+        return _ticks_s(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split())
+    except OSError:  # it exited
+        return 0.0
+
+
 def process_cpu_s(pid: int) -> float:
-    return _ticks_s(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split())
+    """CPU seconds of the server: its process and every process it started."""
+    return sum(_one_process_cpu_s(p) for p in process_tree(pid))
+
+
+def _child_label(pid: int) -> str:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "child processes (exited)"
+    return "multiprocessing resource tracker" if b"resource_tracker" in cmdline else "HTTP processes (all threads)"
+
+
+def children_cpu_s(pid: int) -> dict[int, float]:
+    """CPU seconds of each process the server started (none in single-process mode)."""
+    return {p: _one_process_cpu_s(p) for p in process_tree(pid)[1:]}
 
 
 def thread_cpu_s(pid: int) -> dict[int, float]:
@@ -146,6 +167,7 @@ class Target:
 async def measured(target: Target, phase: Awaitable[PhaseResult]) -> PhaseResult:
     """Run a phase and attach the CPU that the server, this client and the whole machine used during it."""
     server_before, threads_before = process_cpu_s(target.pid), thread_cpu_s(target.pid)
+    children_before = children_cpu_s(target.pid)
     client_before, machine_before = self_cpu_s(), machine_busy_s()
     result = await phase
     result.server_cpu_s = process_cpu_s(target.pid) - server_before
@@ -154,6 +176,8 @@ async def measured(target: Target, phase: Awaitable[PhaseResult]) -> PhaseResult
     split: dict[str, float] = collections.defaultdict(float)
     for tid, cpu_s in thread_cpu_s(target.pid).items():
         split[target.thread_label(tid)] += cpu_s - threads_before.get(tid, 0.0)
+    for pid, cpu_s in children_cpu_s(target.pid).items():  # with http_processes >= 2 the main one coordinates
+        split[_child_label(pid)] += cpu_s - children_before.get(pid, 0.0)
     result.server_threads = {k: v for k, v in sorted(split.items(), key=lambda kv: -kv[1]) if v >= 0.05}
     return result
 
@@ -294,7 +318,7 @@ def profile_server(pid: int, seconds: float, out: Path) -> subprocess.Popen[byte
     if not PY_SPY.exists():
         return None
     argv = [str(PY_SPY), "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))), "--rate", "100"]
-    argv += ["--format", "raw", "--threads", "--nonblocking", "--output", str(out)]
+    argv += ["--format", "raw", "--threads", "--nonblocking", "--subprocesses", "--output", str(out)]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

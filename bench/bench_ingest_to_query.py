@@ -34,7 +34,7 @@ import httpx
 
 from bench_sessions_api import BACKENDS, DATA_DIR, REELSIGHT, percentile, running_server
 from benchutil import code_version
-from reelsight.web.app import OUTBOX_DRAIN_INTERVAL_S
+from reelsight.background import OUTBOX_DRAIN_INTERVAL_S
 from reelsight.web.sessions_route import PATH
 
 TARGET_QUERYABLE_S = 5.0

@@ -3,6 +3,8 @@ server's GeoIP mode, reading requests and ``/metrics``, and the report's table, 
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import statistics
 import subprocess
@@ -37,15 +39,35 @@ def code_version() -> str:
     return f"{head} + {len(dirty)} uncommitted files under src/" if dirty else head
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the HTTP processes of a server with ``http_processes`` >= 2)."""
+    out = [pid]
+    for parent in out:
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{parent}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
 def memory_mb(pid: int) -> dict[str, float]:
     """VmRSS (now), VmHWM (peak), and RssAnon / RssFile (the part backed by files, such as the
-    memory-mapped GeoIP databases) of a process, in MiB."""
-    values: dict[str, float] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
-            values[key] = int(rest.split()[0]) / 1024
-    return values
+    memory-mapped GeoIP databases) of a server, in MiB: summed over its process and the processes it
+    started (``http_processes`` >= 2; the sum of peaks bounds the peak of the sum). ``Pss`` adds each
+    process's proportional share of the pages they share, the fair total of several processes."""
+    values: dict[str, float] = collections.defaultdict(float)
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                key, _, rest = line.partition(":")
+                if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+                    values[key] += int(rest.split()[0]) / 1024
+            for line in Path(f"/proc/{member}/smaps_rollup").read_text().splitlines():
+                key, _, rest = line.partition(":")
+                if key == "Pss":
+                    values[key] += int(rest.split()[0]) / 1024
+    values["processes"] = len(process_tree(pid))
+    return dict(values)
 
 
 def geoip_mode(env: dict[str, str]) -> tuple[dict[str, str], str]:
@@ -142,9 +164,11 @@ def report_baselines(runs: Sequence[TargetRun], unit: str) -> float | None:
 
 def report_memory(memory_mib: dict[str, dict[str, float]]) -> None:
     for moment, mem in memory_mib.items():
+        processes = int(mem.get("processes", 1))
         print(
             f"server memory {moment}: VmRSS {mem['VmRSS']:.0f} MiB (anonymous {mem['RssAnon']:.0f},"
             f" files {mem['RssFile']:.0f}), VmHWM {mem['VmHWM']:.0f} MiB"
+            + (f", PSS {mem.get('Pss', 0):.0f} MiB ({processes} processes, summed)" if processes > 1 else "")
         )
 
 

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from reelsight.store.sqlite.documents import add_stored_doc_function
-from tests.test_cli import free_port, run, wait_healthy
+from tests.test_cli import free_port, run
+from tests.test_http_processes import alive, http_children
 
 SESSIONS = 30
 BATCHES_PER_SESSION = 10
@@ -71,29 +73,51 @@ class Player(threading.Thread):
                 time.sleep(0.01)
 
 
-def _serve(db: str, port: int) -> subprocess.Popen[bytes]:
+def _serve(db: str, port: int, http_processes: int, log: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "REELSIGHT_SESSION_TIMEOUT_S": "2",
         "REELSIGHT_GEOIP_CITY_DB": "",
         "REELSIGHT_GEOIP_ASN_DB": "",
+        "REELSIGHT_HTTP_PROCESSES": str(http_processes),
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "reelsight.cli", "--db", db, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with log.open("ab") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "reelsight.cli", "--db", db, "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
 
 
-def test_sigkill_mid_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
+def _wait_up(server: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    """Healthy; a server that exits instead (a port still taken, say) fails at once, with its log."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"the server exited with {server.returncode}:\n{log.read_text()}"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the server did not come up:\n{log.read_text()}")
+
+
+@pytest.mark.parametrize("http_processes", [1, 2])
+def test_sigkill_mid_load_loses_no_acknowledged_event(tmp_path: Path, http_processes: int) -> None:
+    """With several HTTP processes the SIGKILL hits the coordinator alone: its HTTP processes see
+    the link close and stop by themselves, so the restart binds the same port."""
     db = str(tmp_path / "crash.db")
     creds = json.loads(run("--db", db, "accounts", "create", "acme", "--json").stdout)
     port = free_port()
     url = [f"http://127.0.0.1:{port}/ingest/v1/events"]
-    server = _serve(db, port)
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    server = _serve(db, port, http_processes, first_log)
     try:
-        wait_healthy(f"http://127.0.0.1:{port}")
+        _wait_up(server, port, first_log)
+        orphans = http_children(server.pid)
+        assert len(orphans) == (http_processes if http_processes > 1 else 0)
         t0 = int(time.time() * 1000) - 60_000
         players = [Player(s, creds["ingest_key"], url, t0) for s in range(SESSIONS)]
         for p in players:
@@ -106,8 +130,12 @@ def test_sigkill_mid_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
         assert acked_before < SESSIONS * BATCHES_PER_SESSION
         with sqlite3.connect(db) as conn:  # the kill caught sessions mid-way: their state is in the log
             assert conn.execute("SELECT count(*) FROM live_sessions").fetchone()[0] > 0
-        server = _serve(db, port)
-        wait_healthy(f"http://127.0.0.1:{port}")
+        server = _serve(db, port, http_processes, second_log)  # at once, on the same port
+        _wait_up(server, port, second_log)
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in orphans):
+            assert time.monotonic() < deadline, "HTTP processes outlived their coordinator"
+            time.sleep(0.05)
         for p in players:
             p.join(120)
         assert all(len(p.acked) == BATCHES_PER_SESSION for p in players)

@@ -23,7 +23,10 @@ from reelsight.sessions.context import check_pattern
 from reelsight.settings import SETTINGS, SettingError, Settings, load_settings
 from reelsight.store.base import IP_PRIVACY_MODES, Account, Store
 from reelsight.store.sqlite.connection import SYNCHRONOUS_MODES
+from reelsight.store.url import store_url_of
 from reelsight.stores import OpenStores, open_stores
+
+MAX_HTTP_PROCESSES = 64
 
 
 def _settings(ctx: click.Context, **command_level: Any) -> Settings:
@@ -40,12 +43,24 @@ def _open(settings: Settings, *, owner: str | None = None, live_log: bool = Fals
     naming the holder."""
     if settings.sqlite_synchronous not in SYNCHRONOUS_MODES:
         raise click.UsageError(f"sqlite_synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
+    if owner is not None:  # serve, demo
+        _check_processes(settings)
     try:
         return open_stores(settings, owner=owner, live_log=live_log)
     except BadStoreUrl as exc:
         raise click.UsageError(str(exc)) from None
     except (StoreInUse, StorageFailure) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _check_processes(settings: Settings) -> None:
+    if not 1 <= settings.http_processes <= MAX_HTTP_PROCESSES:
+        raise click.UsageError(f"http_processes must be 1 to {MAX_HTTP_PROCESSES}, got {settings.http_processes}")
+    if settings.http_processes > 1 and store_url_of(settings.store, settings.db).startswith("chdb:"):
+        raise click.UsageError(
+            "http_processes > 1 needs a store every process can open: sqlite:// or clickhouse://"
+            " (chDB runs inside one process)"
+        )
 
 
 def _open_store(settings: Settings) -> Store:
@@ -445,12 +460,17 @@ def _run_server(settings: Settings, stores: OpenStores) -> None:
         enricher = Enricher(settings.geoip_city_db, settings.geoip_asn_db, cache_dir=settings.geoip_cache_dir)
     except ReelsightError as exc:
         raise click.ClickException(str(exc)) from None
-    live_log = stores.live_log()
-    app = create_app(settings, stores.main, live_log, enricher, SystemClock(), live_log.outbox)
     # Tens of thousands of live sessions are long-lived objects: a full collection over them stalls
     # every request for 100+ ms. Collect the old generation far less often (it only ever finds
     # cycles; the sessions themselves are freed by reference counting).
     gc.set_threshold(10_000, 50, 1_000)
+    if settings.http_processes > 1:
+        from reelsight.processes.supervisor import serve_processes
+
+        serve_processes(settings, stores, enricher)
+        return
+    live_log = stores.live_log()
+    app = create_app(settings, stores.main, live_log, enricher, SystemClock(), live_log.outbox)
     uvicorn.Server(server_config(app, settings)).run()
 
 

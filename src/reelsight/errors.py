@@ -29,6 +29,7 @@ ReelsightError
  |    +-- StoreInUse             another process owns the store file (a second server is refused at start)
  |    +-- StorageFailure         the store could not durably write: disk full, I/O error, locked too long (503)
  |         +-- StoreFileLost     the store's path no longer names the file the process has open (503 until restart)
+ |         +-- CoordinatorGone   an HTTP process lost its link to the coordinator that owns the live log (503)
  +-- DocumentError               an imported session document is invalid (with the reason)
 
 Only ``StorageFailure`` and capacity limits are answered 503 (retry later); a bug is a 500.
@@ -226,6 +227,11 @@ class StorageFailure(StoreError):
 class StoreFileLost(StorageFailure):
     """The store's path no longer names the file the process has open (deleted or replaced): every
     write is refused until the process is restarted on the file now at the path."""
+
+
+class CoordinatorGone(StorageFailure):
+    """An HTTP process of several (``http_processes``) lost its link to the coordinator process that
+    owns the live log: nothing more can be made durable through it."""
 
 
 class DocumentError(ReelsightError):

@@ -67,6 +67,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rate_limit_account_in_flight", int, 400, "Requests one account may have in flight at once."),
     Setting("query_timeout_ms", int, 10000, "A read that runs longer is cancelled and answered 503."),
     Setting("reader_threads", int, 4, "Threads (each with its own SQLite connection) serving reads."),
+    Setting(
+        "http_processes",
+        int,
+        1,
+        "HTTP processes of `serve` and `demo`: 1 serves all in one process; N >= 2 runs N beside one coordinator"
+        " process that owns the live-session log (about one per core; not with a chdb:// store).",
+    ),
     Setting("max_query_string_bytes", int, 16384, "Longest accepted query string; longer is a 400."),
     Setting("max_query_params", int, 256, "Most query parameters (counting repeats) in one request."),
     Setting("max_import_line_bytes", int, 1048576, "Longest accepted line of a JSON Lines import."),
@@ -147,6 +154,7 @@ class Settings:
     rate_limit_account_in_flight: int = 400
     query_timeout_ms: int = 10000
     reader_threads: int = 4
+    http_processes: int = 1
     max_query_string_bytes: int = 16384
     max_query_params: int = 256
     max_import_line_bytes: int = 1048576

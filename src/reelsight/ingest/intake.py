@@ -3,9 +3,10 @@
 Each protocol's decoder (``native.py``, ``conviva.py``, ...) turns bytes into one
 :class:`~reelsight.ingest.decoded.DecodedBatch` of internal events; its route asks
 :meth:`Intake.account` for the account of the key the batch carried, then hands the batch to
-:meth:`Intake.submit`, which counts what the decoder rejected, submits the rest to the ingest
-worker (one durable commit per round) and returns every event's outcome. Routes stay thin: HTTP
-in, a decoder, the intake, the protocol's answer out.
+:meth:`Intake.submit`, which counts what the decoder rejected, submits the rest to the sessionizer
+(``ingest/sessionizer.py``: one durable commit per round, in this process or the coordinator's) and
+returns every event's outcome. Routes stay thin: HTTP in, a decoder, the intake, the protocol's
+answer out.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import anyio.to_thread
 import msgspec
 
 from reelsight.ingest.decoded import DecodedBatch
-from reelsight.ingest.worker import IngestWorker
+from reelsight.ingest.sessionizer import Sessionizer
 from reelsight.sessions.live import TAG_LIMIT_REASON, IncomingBatch, Status
 from reelsight.store.base import Account, AccountStore
 
@@ -61,9 +62,9 @@ def assigned_client_id(account_id: int, sender: Sender, session_id: str, *materi
 
 
 class Intake:
-    def __init__(self, store: AccountStore, worker: IngestWorker) -> None:
+    def __init__(self, store: AccountStore, sessionizer: Sessionizer) -> None:
         self._store = store
-        self._worker = worker
+        self._sessionizer = sessionizer
         self._accounts: dict[str, tuple[Account, float]] = {}
 
     async def account(self, ingest_key: str) -> Account | None:
@@ -84,11 +85,12 @@ class Intake:
 
     def count_request(self, protocol: str, outcome: str) -> None:
         """Count one request of ``protocol`` by outcome (``/metrics``: ``reelsight_ingest_requests``)."""
-        self._worker.registry.stats.requests[(protocol, outcome)] += 1
+        self._sessionizer.count_request(protocol, outcome)
 
     def count_rejected(self, batch: DecodedBatch) -> None:
         """Count the events a decoder refused (``/metrics``), for a batch that is not submitted."""
-        self._worker.registry.stats.rejected += len(batch.rejected)
+        if batch.rejected:
+            self._sessionizer.count_rejected(len(batch.rejected))
 
     async def submit(self, account: Account, batch: DecodedBatch, *, receive_ms: int, sender: Sender) -> list[Outcome]:
         """Count the rejected events, store and apply the rest durably; every event's outcome, in
@@ -97,6 +99,6 @@ class Intake:
         outcomes = {i: Outcome(i, "rejected", reason) for i, reason in batch.rejected.items()}
         if batch.events:
             incoming = IncomingBatch(account, receive_ms, sender.ip, sender.user_agent, batch.events, batch.claims)
-            for index, status in (await self._worker.submit(incoming)).items():
+            for index, status in (await self._sessionizer.submit(incoming)).items():
                 outcomes[index] = Outcome(index, status, TAG_LIMIT_REASON if status == "rejected" else None)
         return [outcomes[i] for i in sorted(outcomes)]

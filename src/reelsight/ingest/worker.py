@@ -18,23 +18,26 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeAlias
 
 from reelsight.clock import Clock
 from reelsight.errors import InternalError, StorageFailure, StoreFileLost
 from reelsight.sessions.live import IncomingBatch, LiveRegistry, Status
 
 log = logging.getLogger("reelsight.ingest")
-_Item = tuple[IncomingBatch, asyncio.AbstractEventLoop, "asyncio.Future[dict[int, Status]]"]
+_Future: TypeAlias = asyncio.Future[dict[int, Status]]
+_Item = tuple[IncomingBatch, asyncio.AbstractEventLoop, _Future]
 _STORAGE_LOG_INTERVAL_S = 10.0  # a full disk fails every round: one warning per interval, with a count
 
 
-def _resolve(future: asyncio.Future[dict[int, Status]], result: dict[int, Status] | BaseException) -> None:
-    if future.done():
-        return
-    if isinstance(result, BaseException):
-        future.set_exception(result)
-    else:
-        future.set_result(result)
+def _resolve_all(resolved: list[tuple[_Future, dict[int, Status] | BaseException]]) -> None:
+    for future, result in resolved:
+        if future.done():  # its request was cancelled
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
 
 class IngestWorker:
@@ -51,7 +54,7 @@ class IngestWorker:
         acknowledgement (its file was deleted or replaced); it runs after every round."""
         self.registry = registry
         self._clock = clock
-        self._check_store = check_store
+        self.check_store = check_store
         self._failed_rounds = 0
         self._next_storage_log = 0.0
         self._sweep_interval_s = sweep_interval_s
@@ -71,10 +74,14 @@ class IngestWorker:
         self._thread.join()
 
     async def submit(self, batch: IncomingBatch) -> dict[int, Status]:
-        loop = asyncio.get_running_loop()
+        return await self.enqueue(batch, asyncio.get_running_loop())
+
+    def enqueue(self, batch: IncomingBatch, loop: asyncio.AbstractEventLoop) -> asyncio.Future[dict[int, Status]]:
+        """Hand a batch over; the future (of ``loop``, resolved on it) gets its statuses or the
+        round's failure."""
         future: asyncio.Future[dict[int, Status]] = loop.create_future()
         self._queue.put((batch, loop, future))
-        return await future
+        return future
 
     def _take_round(self) -> list[_Item]:
         items: list[_Item] = []
@@ -113,18 +120,20 @@ class IngestWorker:
             failure: BaseException | None = None
             try:
                 statuses = self.registry.process([batch for batch, _loop, _future in items], self._clock.now_ms())
-                self._check_store()
+                self.check_store()
             except StorageFailure as exc:
                 self._storage_failed(exc, len(items))
                 failure = exc
             except Exception:
                 log.exception("an ingest round of %d batches failed by a bug; they were answered 500", len(items))
                 failure = InternalError("the server failed to process the batch (a bug; it was logged)")
-            if failure is not None:
-                for _batch, loop, future in items:
-                    loop.call_soon_threadsafe(_resolve, future, failure)
-            else:
-                for (_batch, loop, future), result in zip(items, statuses, strict=True):
-                    loop.call_soon_threadsafe(_resolve, future, result)
+            results: list[dict[int, Status] | BaseException] = (
+                [failure] * len(items) if failure is not None else list(statuses)
+            )
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Future, dict[int, Status] | BaseException]]] = {}
+            for (_batch, loop, future), result in zip(items, results, strict=True):
+                by_loop.setdefault(loop, []).append((future, result))
+            for loop, resolved in by_loop.items():  # one wake-up of each loop per round, not one per batch
+                loop.call_soon_threadsafe(_resolve_all, resolved)
             if self._stopping and self._queue.empty():
                 return

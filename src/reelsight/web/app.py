@@ -1,11 +1,13 @@
-"""The app factory: settings, store, live log, enricher and clock in; a Starlette application out."""
+"""The app factories: settings, store, clock and the ingest side in; a Starlette application out.
+
+``create_app`` is the whole server in one process; ``build_app`` the routes of one HTTP process of
+several, over the coordinator's client (``processes/``)."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 
 import anyio
@@ -17,18 +19,17 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from reelsight.background import start_jobs
 from reelsight.clock import Clock
 from reelsight.errors import ApiError, StorageFailure, Unavailable
-from reelsight.ingest.events import Device, Start
+from reelsight.ingest.build import build_worker
 from reelsight.ingest.intake import Intake
-from reelsight.ingest.worker import IngestWorker
-from reelsight.sessions.context import BusinessRules, Enrichment
+from reelsight.ingest.sessionizer import LocalSessionizer, Sessionizer
 from reelsight.sessions.enrich import Enricher, client_ip, parse_trusted_proxies
-from reelsight.sessions.live import Enrich, LiveRegistry
 from reelsight.sessions.live_log import LiveLog
 from reelsight.settings import Settings
 from reelsight.store.base import Store
-from reelsight.store.sqlite.outbox import DRAIN_BATCH, Outbox
+from reelsight.store.sqlite.outbox import Outbox
 from reelsight.web import (
     cmcd_route,
     discovery_route,
@@ -54,6 +55,7 @@ from reelsight.web.ingest_route import IngestEndpoint
 from reelsight.web.metrics_api_route import MetricsEndpoints
 from reelsight.web.metrics_route import metrics_endpoint
 from reelsight.web.openapi import build_openapi
+from reelsight.web.ratelimit import ReadLimits
 from reelsight.web.read_guard import ReadGuard
 from reelsight.web.sessions_route import SessionsEndpoint
 from reelsight.web.timeline_route import AD_PATH as AD_TIMELINE_PATH
@@ -62,74 +64,6 @@ from reelsight.web.timeline_route import TimelineEndpoint
 from reelsight.web.viewer_route import ViewerEndpoint
 
 log = logging.getLogger("reelsight.web")
-_RULES_CACHE_S = 30.0
-STORE_CHECK_INTERVAL_S = 1.0  # how soon a deleted or replaced store file is noticed without traffic
-OUTBOX_DRAIN_INTERVAL_S = 0.5  # how soon an ended session reaches a ClickHouse store
-
-
-async def _purge_forever(settings: Settings, store: Store, clock: Clock) -> None:
-    while True:
-        cutoff = clock.now_ms() - settings.retention_days * 86_400_000
-        try:
-            removed = await anyio.to_thread.run_sync(store.purge_ended_before, cutoff)
-        except StorageFailure as exc:  # a full disk or a lost file must not take the server down
-            log.warning("retention purge failed, next try in %d s: %s", max(1, settings.purge_interval_s), exc)
-        else:
-            if removed:
-                log.info("retention purge removed %d sessions", removed)
-        await anyio.sleep(max(1, settings.purge_interval_s))
-
-
-async def _watch_store(check: Callable[[], None]) -> None:
-    """Notice within a second that the live log's file is gone, even with no traffic (the store logs it)."""
-    while True:
-        try:
-            await anyio.to_thread.run_sync(check)
-        except StorageFailure:
-            return
-        await anyio.sleep(STORE_CHECK_INTERVAL_S)
-
-
-async def _drain_forever(outbox: Outbox, clock: Clock) -> None:
-    """Move ended sessions from the local outbox into the session store, about twice a second; a
-    failing store keeps them waiting (logged once a minute) and is retried."""
-    next_warning = 0.0
-    while True:
-        try:
-            moved = await anyio.to_thread.run_sync(outbox.drain, clock.now_ms())
-        except StorageFailure as exc:
-            moved = 0
-            if time.monotonic() >= next_warning:
-                next_warning = time.monotonic() + 60
-                log.warning("ended sessions wait in the outbox (retrying): %s", exc)
-        if moved < DRAIN_BATCH:
-            await anyio.sleep(OUTBOX_DRAIN_INTERVAL_S)
-
-
-class _AccountRules:
-    """Business-error rules per account, re-read from the store at most every 30 s."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._cache: dict[int, tuple[BusinessRules, float]] = {}
-
-    def __call__(self, account_id: int) -> BusinessRules:
-        cached = self._cache.get(account_id)
-        now = time.monotonic()
-        if cached is None or cached[1] < now:
-            account = self._store.get_account_by_id(account_id)
-            cached = (BusinessRules(account.business_error_patterns), now + _RULES_CACHE_S)
-            self._cache[account_id] = cached
-        return cached[0]
-
-
-def _enrich_with(enricher: Enricher) -> Enrich:
-    def enrich(*, start: Start | None, user_agent: str, ip: str, ip_privacy: str) -> Enrichment:
-        device = start.device if start is not None else Device()
-        agent = start.user_agent if start is not None and start.user_agent else user_agent
-        return enricher.enrich(device=device, user_agent=agent, ip=ip, ip_privacy=ip_privacy)
-
-    return enrich
 
 
 def create_app(
@@ -140,10 +74,40 @@ def create_app(
     clock: Clock,
     outbox: Outbox | None = None,
 ) -> Starlette:
-    """``outbox``: where the live log puts ended sessions when ``store`` is not its own file (drained
+    """The whole server in one process: the routes beside the ingest worker that owns the live log.
+
+    ``outbox``: where the live log puts ended sessions when ``store`` is not its own file (drained
     while serving, and once more at shutdown)."""
+    worker = build_worker(settings, store, live_log, enricher, clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(worker.start)
+        try:
+            async with anyio.create_task_group() as tasks:
+                start_jobs(tasks, settings, store, clock, live_log.check, outbox)
+                yield
+                tasks.cancel_scope.cancel()
+        finally:
+            await anyio.to_thread.run_sync(worker.stop)
+            if outbox is not None:
+                await anyio.to_thread.run_sync(outbox.drain_all, clock.now_ms())
+
+    return build_app(settings, store, clock, LocalSessionizer(worker), None, lifespan)
+
+
+def build_app(
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    sessionizer: Sessionizer,
+    limits: ReadLimits | None,
+    running: Callable[[], contextlib.AbstractAsyncContextManager[None]],
+) -> Starlette:
+    """The routes over a sessionizer (this process's worker, or the coordinator's client) and the
+    read budgets (``None``: this process's own); ``running`` is entered for as long as it serves."""
     openapi_body = msgspec.json.encode(build_openapi())
-    guard = ReadGuard(settings, store, clock)  # one budget for every read endpoint
+    guard = ReadGuard(settings, store, clock, limits)  # one budget for every read endpoint
     sessions = SessionsEndpoint(settings, store, clock, guard)
     ad_sessions = SessionsEndpoint(settings, store, clock, guard, kind="ad")
     viewer = ViewerEndpoint(settings, store, clock, guard)
@@ -161,16 +125,8 @@ def create_app(
     ]
     catalogue.served = frozenset(r.path for r in read_routes)  # discovery links only what is routed
     explore = explore_route.ExplorePage()
-    registry = LiveRegistry(
-        live_log,
-        _enrich_with(enricher),
-        _AccountRules(store),
-        timeout_ms=settings.session_timeout_s * 1000,
-        max_tags=settings.ingest_max_tags_per_session,
-    )
-    worker = IngestWorker(registry, clock, live_log.check)
     resolve_ip = functools.partial(client_ip, trusted_proxies=parse_trusted_proxies(settings.trusted_proxies))
-    intake = Intake(store, worker)
+    intake = Intake(store, sessionizer)
     ingest = IngestEndpoint(settings, clock, intake, resolve_ip)
     gateway = ConvivaGateway(settings, clock, intake, resolve_ip)
     collector = CmcdCollector(settings, clock, intake, resolve_ip)
@@ -180,7 +136,7 @@ def create_app(
 
     async def health(_request: Request) -> Response:
         try:
-            await anyio.to_thread.run_sync(live_log.check)
+            await sessionizer.check()
             await anyio.to_thread.run_sync(store.check)
         except StorageFailure as exc:
             return error_response(Unavailable(str(exc)))
@@ -188,19 +144,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        await anyio.to_thread.run_sync(worker.start)
-        try:
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(_purge_forever, settings, store, clock)
-                tasks.start_soon(_watch_store, live_log.check)
-                if outbox is not None:
-                    tasks.start_soon(_drain_forever, outbox, clock)
-                yield
-                tasks.cancel_scope.cancel()
-        finally:
-            await anyio.to_thread.run_sync(worker.stop)
-            if outbox is not None:
-                await anyio.to_thread.run_sync(outbox.drain_all, clock.now_ms())
+        async with running():
+            yield
 
     return Starlette(
         routes=[
@@ -213,7 +158,7 @@ def create_app(
             Route(explore_route.PATH, explore.page, methods=["GET"]),
             Route(explore_route.ASSETS_PATH, explore.asset, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
-            Route("/metrics", metrics_endpoint(registry), methods=["GET"]),
+            Route("/metrics", metrics_endpoint(sessionizer), methods=["GET"]),
             Route("/healthz", health, methods=["GET"]),
         ],
         exception_handlers={

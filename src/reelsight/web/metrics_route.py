@@ -10,17 +10,17 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
-from reelsight.sessions.live import LiveRegistry
+from reelsight.ingest.sessionizer import IngestFigures, Sessionizer
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class _IngestCollector(Collector):
-    def __init__(self, registry: LiveRegistry) -> None:
-        self._registry = registry
+    def __init__(self, figures: IngestFigures) -> None:
+        self._figures = figures
 
     def collect(self) -> Iterator[Metric]:
-        stats = self._registry.stats
+        stats = self._figures.stats
         events = CounterMetricFamily(
             "reelsight_ingest_events",
             "Ingest events by outcome (late: for a session already ended).",
@@ -33,7 +33,7 @@ class _IngestCollector(Collector):
         ended.add_metric(["By Player"], stats.ended_by_player)
         ended.add_metric(["By Expiration"], stats.ended_by_expiration)
         yield ended
-        yield GaugeMetricFamily("reelsight_live_sessions", "Sessions in progress.", value=len(self._registry.sessions))
+        yield GaugeMetricFamily("reelsight_live_sessions", "Sessions in progress.", value=self._figures.live_sessions)
         requests = CounterMetricFamily(
             "reelsight_ingest_requests",
             "Ingest requests by protocol and outcome (e.g. Conviva heartbeats: content, probe, ad, unknown_key).",
@@ -44,11 +44,10 @@ class _IngestCollector(Collector):
         yield requests
 
 
-def metrics_endpoint(live: LiveRegistry) -> Callable[[Request], Awaitable[Response]]:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_IngestCollector(live))
-
+def metrics_endpoint(sessionizer: Sessionizer) -> Callable[[Request], Awaitable[Response]]:
     async def metrics(_request: Request) -> Response:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_IngestCollector(await sessionizer.figures()))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE)
 
     return metrics

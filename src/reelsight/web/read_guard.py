@@ -17,26 +17,29 @@ from reelsight.errors import ReadTimeout, Unavailable
 from reelsight.settings import Settings
 from reelsight.store.base import Account, AccountStore
 from reelsight.web.auth import Authenticator
-from reelsight.web.ratelimit import InFlightLimiter, IpRateLimiter
+from reelsight.web.ratelimit import LocalReadLimits, ReadLimits
 
 T = TypeVar("T")
 
 
 class ReadGuard:
-    def __init__(self, settings: Settings, store: AccountStore, clock: Clock) -> None:
+    def __init__(self, settings: Settings, store: AccountStore, clock: Clock, limits: ReadLimits | None = None) -> None:
+        """``limits``: the budgets, when they are shared with other processes (default: this process's own)."""
         self._auth = Authenticator(store, clock, settings.auth_cache_s)
-        self._ip_limiter = IpRateLimiter(settings.rate_limit_ip_requests, settings.rate_limit_ip_window_s, clock)
-        self._in_flight = InFlightLimiter(settings.rate_limit_account_in_flight)
+        self._limits = limits if limits is not None else LocalReadLimits.from_settings(settings, clock)
         self._readers = anyio.CapacityLimiter(max(1, settings.reader_threads))
 
     @contextlib.asynccontextmanager
     async def enter(self, request: Request) -> AsyncIterator[Account]:
         """The authenticated account, counted against the client's limits while the block runs
         (``RateLimited`` or ``Unauthorized`` before it, in that order: a flood of bad credentials is limited too)."""
-        self._ip_limiter.hit(request.client.host if request.client else "")
+        await self._limits.admit(request.client.host if request.client else "")
         account = await self._auth.authenticate(request.headers.get("authorization"))
-        with self._in_flight.enter(account.id):
+        await self._limits.acquire(account.id)
+        try:
             yield account
+        finally:
+            self._limits.release(account.id)
 
     async def read(self, func: Callable[..., T], *args: object) -> T:
         """Run one store read on a reader thread; one that outlives the read time limit is a 503."""
