@@ -16,29 +16,25 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from typing import cast
 
 import msgspec
 
 from reelsight.errors import CoordinatorGone, InternalError, RateLimited, StorageFailure
 from reelsight.ingest.sessionizer import IngestFigures
 from reelsight.processes import wire
+from reelsight.processes.link import FramedLink
 from reelsight.sessions.live import IncomingBatch, IngestStats, Status
 
 log = logging.getLogger("reelsight.processes")
 COUNTS_INTERVAL_S = 0.05
 
 
-class CoordinatorClient(asyncio.Protocol):
+class CoordinatorClient(FramedLink[wire.ToHttp]):
     def __init__(self, path: str) -> None:
+        super().__init__(wire.to_http, "the coordinator")
         self._path = path
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._transport: asyncio.Transport | None = None
-        self._splitter = wire.FrameSplitter()
         self._pending: dict[int, asyncio.Future[wire.ToHttp]] = {}
         self._next_id = 0
-        self._out: list[bytes] = []
-        self._flush_scheduled = False
         self._requests: collections.Counter[tuple[str, str]] = collections.Counter()
         self._rejected = 0
         self._counts_scheduled = False
@@ -48,32 +44,19 @@ class CoordinatorClient(asyncio.Protocol):
     # -- the link -----------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        await self._loop.create_unix_connection(lambda: self, self._path)
+        await asyncio.get_running_loop().create_unix_connection(lambda: self, self._path)
 
     async def close(self) -> None:
         self._closing = True
         self._send_counts()
-        self._flush()
+        self.flush()
         if self._transport is not None:
             self._transport.close()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            bodies = self._splitter.feed(data)
-            answers = [wire.to_http.decode(body) for body in bodies]
-        except (wire.FrameTooLarge, msgspec.DecodeError) as exc:
-            log.error("the coordinator sent an unreadable frame (%s); closing the link", exc)
-            if self._transport is not None:
-                self._transport.close()
-            return
-        for answer in answers:
-            future = self._pending.pop(answer.id, None)
-            if future is not None and not future.done():
-                future.set_result(answer)
+    def received(self, message: wire.ToHttp) -> None:
+        future = self._pending.pop(message.id, None)
+        if future is not None and not future.done():
+            future.set_result(message)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = CoordinatorGone("the ingest coordinator is not running; send it again")
@@ -88,17 +71,7 @@ class CoordinatorClient(asyncio.Protocol):
     def _send(self, data: bytes) -> None:
         if self._lost is not None:
             raise self._lost
-        self._out.append(data)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            assert self._loop is not None
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        if self._out and self._transport is not None and not self._transport.is_closing():
-            self._transport.write(b"".join(self._out))
-        self._out.clear()
+        self.send_frame(data)
 
     async def _ask(self, question: Callable[[int], msgspec.Struct]) -> wire.ToHttp:
         self._next_id += 1
@@ -190,7 +163,7 @@ class CoordinatorClient(asyncio.Protocol):
     def release(self, account_id: int) -> None:
         if self._lost is None:
             self._send(wire.frame(wire.Leave(account_id)))
-            self._flush()  # now, before this read's answer is written: the slot is free when the client sees it
+            self.flush()  # now, before this read's answer is written: the slot is free when the client sees it
 
 
 def _failure(answer: wire.ToHttp) -> Exception:

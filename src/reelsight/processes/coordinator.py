@@ -13,18 +13,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
-import logging
-from typing import cast
-
-import msgspec
 
 from reelsight.errors import RateLimited, StorageFailure
 from reelsight.ingest.worker import IngestWorker
 from reelsight.processes import wire
+from reelsight.processes.link import FramedLink
 from reelsight.sessions.live import IncomingBatch, Status
 from reelsight.web.ratelimit import LocalReadLimits
-
-log = logging.getLogger("reelsight.processes")
 
 
 class Coordinator:
@@ -38,18 +33,14 @@ class Coordinator:
         return _Link(self)
 
 
-class _Link(asyncio.Protocol):
+class _Link(FramedLink[wire.ToCoordinator]):
     def __init__(self, coordinator: Coordinator) -> None:
+        super().__init__(wire.to_coordinator, "an HTTP process")
         self._coordinator = coordinator
-        self._loop = asyncio.get_running_loop()
-        self._transport: asyncio.Transport | None = None
-        self._splitter = wire.FrameSplitter()
-        self._out: list[bytes] = []
-        self._flush_scheduled = False
         self._in_flight: collections.Counter[int] = collections.Counter()  # reads of this link, by account
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        super().connection_made(transport)
         self._coordinator.linked.set()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -58,31 +49,12 @@ class _Link(asyncio.Protocol):
                 self._coordinator.limits.release(account_id)
         self._in_flight.clear()
 
-    def data_received(self, data: bytes) -> None:
-        try:
-            messages = [wire.to_coordinator.decode(body) for body in self._splitter.feed(data)]
-        except (wire.FrameTooLarge, msgspec.DecodeError) as exc:
-            log.error("an HTTP process sent an unreadable frame (%s); closing its link", exc)
-            if self._transport is not None:
-                self._transport.close()
-            return
-        for message in messages:
-            self._handle(message)
-
     def _send(self, message: wire.ToHttp) -> None:
-        self._out.append(wire.frame(message))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+        self.send_frame(wire.frame(message))
 
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        if self._out and self._transport is not None and not self._transport.is_closing():
-            self._transport.write(b"".join(self._out))
-        self._out.clear()
-
-    def _handle(self, message: wire.ToCoordinator) -> None:
+    def received(self, message: wire.ToCoordinator) -> None:
         coordinator = self._coordinator
+        loop = asyncio.get_running_loop()
         if isinstance(message, wire.Submit):
             batch = IncomingBatch(
                 message.account,
@@ -92,7 +64,7 @@ class _Link(asyncio.Protocol):
                 message.events,
                 message.claims,
             )
-            future = coordinator.worker.enqueue(batch, self._loop)
+            future = coordinator.worker.enqueue(batch, loop)
             future.add_done_callback(functools.partial(self._applied, message.id))
         elif isinstance(message, wire.Counts):
             stats = coordinator.worker.registry.stats
@@ -116,7 +88,7 @@ class _Link(asyncio.Protocol):
                 )
             )
         elif isinstance(message, wire.Check):
-            checked = self._loop.run_in_executor(None, coordinator.worker.check_store)
+            checked = loop.run_in_executor(None, coordinator.worker.check_store)
             checked.add_done_callback(functools.partial(self._checked, message.id))
         elif isinstance(message, wire.Admit):
             self._limit(message.id, functools.partial(coordinator.limits.ip.hit, message.ip))
