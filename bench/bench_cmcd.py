@@ -84,6 +84,7 @@ from benchutil import (
     Targets,
     code_version,
     geoip_mode,
+    http_processes,
     kept_pace,
     report_baselines,
     report_checks,
@@ -405,7 +406,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"server: default settings (sqlite_synchronous={settings.sqlite_synchronous}), session_timeout_s="
-        f"{timeout_s:.0f}" + (" (--session-timeout)" if args.session_timeout else "") + f"; GeoIP: {geoip}"
+        f"{timeout_s:.0f}"
+        + (" (--session-timeout)" if args.session_timeout else "")
+        + f"; GeoIP: {geoip}"
+        + f"; http_processes={http_processes()} (the floor runs as many uvicorn processes)"
     )
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     log_path = DATA_DIR / "cmcd-server.log"
@@ -413,7 +417,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     host_header = "127.0.0.1"
     runs: list[TargetRun] = []
     floor_argv = [str(PYTHON), str(FLOOR_APP), "--kind"]
-    baselines = (("sink", ["raw", "--protocol", "cmcd"]), ("floor", ["starlette", "--serve-config"]))
+    floor_kind = ["starlette", "--serve-config", "--processes", str(http_processes())]
+    baselines = (("sink", ["raw", "--protocol", "cmcd"]), ("floor", floor_kind))
     if not args.skip_baselines:
         for name, kind in baselines:
             workload = Workload(
@@ -491,7 +496,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     report_memory(server_run.memory_mib)
     print(
         f"live sessions (/metrics): {live['after fill']:,} after the fill, {live['end']:,} at the end;"
-        f" {live_events:,} events in the live-session log ({live_events / max(1, live['end']):.0f} per live"
+        f" {live_events:,} rows in the live-session log (one per session and round;"
+        f" {live_events / max(1, live['end']):.0f} per live"
         f" session), DB + WAL {db_mib:,.0f} MiB"
     )
     counts = workload.counts

@@ -83,6 +83,7 @@ from benchutil import (
     Targets,
     code_version,
     geoip_mode,
+    http_processes,
     kept_pace,
     report_baselines,
     report_checks,
@@ -307,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"server: default settings (sqlite_synchronous={settings.sqlite_synchronous},"
         f" session_timeout_s={settings.session_timeout_s}, conviva_heartbeat_interval_s="
         f"{settings.conviva_heartbeat_interval_s}); GeoIP: {geoip}"
+        + f"; http_processes={http_processes()} (the floor runs as many uvicorn processes)"
     )
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     log_path = DATA_DIR / "conviva-server.log"
@@ -314,7 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     host_header = "127.0.0.1"
     runs: list[TargetRun] = []
     floor_argv = [str(PYTHON), str(FLOOR_APP), "--kind"]
-    baselines = (("sink", ["raw", "--protocol", "conviva"]), ("floor", ["starlette", "--serve-config"]))
+    floor_kind = ["starlette", "--serve-config", "--processes", str(http_processes())]
+    baselines = (("sink", ["raw", "--protocol", "conviva"]), ("floor", floor_kind))
     if not args.skip_baselines:
         for name, kind in baselines:
             workload = Workload(
@@ -375,7 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     report_memory(server_run.memory_mib)
     print(
         f"live sessions (/metrics): {live['after fill']:,} after the fill, {live['end']:,} at the end;"
-        f" {live_events:,} events in the live-session log ({live_events / max(1, live['end']):.0f} per live"
+        f" {live_events:,} rows in the live-session log (one per session and round;"
+        f" {live_events / max(1, live['end']):.0f} per live"
         f" session), DB + WAL {db_mib:,.0f} MiB"
     )
     counts = workload.counts

@@ -736,7 +736,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     print(
         f"live sessions (/metrics): {live['after fill']:,} after the fill, {live['end']:,} at the end;"
-        f" {live_events:,} events in the live-session log ({live_events / max(1, live['end']):.0f} per live session),"
+        f" {live_events:,} rows in the live-session log (one per session and round;"
+        f" {live_events / max(1, live['end']):.0f} per live session),"
         f" DB + WAL {db_mib:,.0f} MiB; a restart recovered {recovered:,} sessions and listened after"
         f" {restarted.startup_s:.1f} s (VmRSS {restart_memory['VmRSS']:.0f} MiB)"
     )

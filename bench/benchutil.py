@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import os
 import statistics
 import subprocess
 from collections.abc import Sequence
@@ -234,3 +235,9 @@ def report_checks(checks: Sequence[Check]) -> bool:
 def kept_pace(phase: PhaseResult) -> bool:
     """An open loop that answered (almost) everything it offered within its schedule."""
     return phase.batches_per_s >= 0.99 * phase.offered_per_s
+
+
+def http_processes() -> int:
+    """The server's ``http_processes`` as this run gives it (``REELSIGHT_HTTP_PROCESSES``, default 1):
+    the floor then runs on as many processes, so the ratio compares like with like."""
+    return int(os.environ.get("REELSIGHT_HTTP_PROCESSES", "1") or "1")

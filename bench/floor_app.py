@@ -27,6 +27,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
+import signal
+import socket
+import threading
 from collections.abc import Sequence
 from typing import cast
 
@@ -124,6 +128,35 @@ async def serve_raw(host: str, port: int, events: int, protocol: str = "native")
         await server.serve_forever()
 
 
+def _floor_process(settings: Settings, sock: socket.socket) -> None:
+    import uvicorn
+
+    from reelsight.web.server import server_config
+
+    uvicorn.Server(server_config(create_floor_app(), settings)).run(sockets=[sock])
+
+
+def serve_processes(settings: Settings, count: int) -> None:
+    """The floor on ``count`` processes sharing one listening socket (``spawn``, as the server's HTTP
+    processes are); SIGTERM or SIGINT stops them all."""
+    from reelsight.processes.supervisor import bind
+
+    sock = bind(settings)
+    context = multiprocessing.get_context("spawn")
+    children = [context.Process(target=_floor_process, args=(settings, sock)) for _ in range(count)]
+    for child in children:
+        child.start()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(0.5) and all(child.is_alive() for child in children):
+        pass
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join(10)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kind", choices=("starlette", "raw"), required=True)
@@ -134,6 +167,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--protocol", choices=("native", "conviva", "cmcd"), default="native", help="what the raw sink answers [native]"
     )
     parser.add_argument("--serve-config", action="store_true", help="uvicorn configured as reelsight serve is")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="with --serve-config: this many uvicorn processes on one shared socket, as `reelsight serve` with"
+        " http_processes runs its HTTP side [1]",
+    )
     args = parser.parse_args(argv)
     if args.kind == "raw":
         uvloop.run(serve_raw(args.host, args.port, args.events, args.protocol))
@@ -143,7 +183,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.serve_config:
         from reelsight.web.server import server_config
 
-        uvicorn.Server(server_config(create_floor_app(), Settings(host=args.host, port=args.port))).run()
+        settings = Settings(host=args.host, port=args.port)
+        if args.processes > 1:
+            serve_processes(settings, args.processes)
+            return
+        uvicorn.Server(server_config(create_floor_app(), settings)).run()
         return
     # The options of `reelsight serve` (cli._run_server); http and loop stay "auto": httptools and uvloop.
     uvicorn.run(

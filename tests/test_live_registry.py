@@ -18,6 +18,8 @@ from reelsight.ingest.events import End, Event, Heartbeat, PlayerState, Start, S
 from reelsight.sessions.context import BusinessRules, Enrichment
 from reelsight.sessions.document import SessionDocument, decode_document
 from reelsight.sessions.live import IncomingBatch, LiveRegistry
+from reelsight.sessions.live_log import IngestCommit
+from reelsight.sessions.seqs import SeqRanges
 from reelsight.store.base import Account
 from reelsight.store.sqlite import SqliteStore
 from reelsight.store.sqlite.documents import add_stored_doc_function
@@ -134,6 +136,33 @@ def test_late_events_never_reopen_or_change_a_session(harness: Harness) -> None:
     assert harness.send(late, t0 + 10_000) == {0: "late", 1: "late"}
     assert harness.stored() == [before]
     assert fresh.stats.late == 2
+
+
+def test_a_log_written_one_event_per_row_is_recovered_and_continued(harness: Harness) -> None:
+    """Rows were one event each before they became one per session and round: a log of the older
+    kind (here written through the same port) recovers, refolds and ends the same session."""
+    ids = {"client_id": "1.2.3.4", "session_id": "77"}  # the ids _expected gives
+    t0 = 1_795_176_000_000
+    first: list[Event] = [
+        Start(**ids, seq=0, t_ms=t0),
+        StateChange(**ids, seq=1, t_ms=t0 + 2000, state=PlayerState.PLAYING),
+        Heartbeat(**ids, seq=2, t_ms=t0 + 4000),
+    ]
+    old = IngestCommit(
+        new_sessions=[((1, "1.2.3.4", "77"), msgspec.json.encode(ENRICHMENT), t0 + 4000, SeqRanges().to_bytes())],
+        events=[((1, "1.2.3.4", "77"), e.seq, msgspec.json.encode(e)) for e in first],
+    )
+    SqliteLiveLog(harness.store).commit(old)
+    harness.registry = harness.new_registry()
+    harness.registry.recover(t0 + 5000)
+    later: list[Event] = [  # one arrives out of order: the refold reads the old rows back too
+        StateChange(**ids, seq=3, t_ms=t0 + 3000, state=PlayerState.BUFFERING),
+        StateChange(**ids, seq=4, t_ms=t0 + 3500, state=PlayerState.PLAYING),
+        End(**ids, seq=5, t_ms=t0 + 6000),
+    ]
+    assert harness.send(first, t0 + 6000) == {0: "duplicate", 1: "duplicate", 2: "duplicate"}
+    assert harness.send(later, t0 + 6000) == {0: "accepted", 1: "accepted", 2: "accepted"}
+    assert harness.stored() == [_expected([*first, *later])]
 
 
 def test_recovered_sessions_get_a_full_timeout_after_a_restart(harness: Harness) -> None:

@@ -33,7 +33,7 @@ BY_EXPIRATION = "By Expiration"
 _RECENTLY_ENDED = 100_000
 EXPIRY_SWEEP_MS = 1000  # expired sessions end within this long after their timeout
 _DIMENSION_KEYS = frozenset(SELECTED_DIMENSION_KEYS)
-_EVENT_DECODER = msgspec.json.Decoder(Event)
+_LOGGED_DECODER = msgspec.json.Decoder(Event | list[Event])
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -89,6 +89,19 @@ class _Pending:
     event: Event
     batch: int
     index: int
+
+
+def _logged_events(bodies: Sequence[bytes]) -> list[Event]:
+    """The events of a session's log rows: each row is a JSON array of the events one round
+    accepted, or (a log written before rows were per round) one event."""
+    events: list[Event] = []
+    for body in bodies:
+        decoded = _LOGGED_DECODER.decode(body)
+        if isinstance(decoded, list):
+            events += decoded
+        else:
+            events.append(decoded)
+    return events
 
 
 def _persisted_seqs(data: bytes | None) -> SeqRanges:
@@ -147,7 +160,7 @@ class LiveRegistry:
         self.sessions.clear()
         for row in self._log.load():
             session = LiveSession(row.key, msgspec.json.decode(row.enrichment, type=Enrichment))
-            events = [_EVENT_DECODER.decode(body) for body in row.events]
+            events = _logged_events(row.events)
             session.seqs = _persisted_seqs(row.seqs)
             for event in events:
                 session.seqs.add(event.seq)
@@ -213,10 +226,10 @@ class LiveRegistry:
                 statuses[late.batch][late.index] = "late"
             if session.end_ms is not None:
                 ended.append((session, BY_PLAYER, session.end_ms))
-            else:
-                for item in items:
-                    if statuses[item.batch][item.index] == "accepted":
-                        work.events.append((key, item.event.seq, _ENCODER.encode(item.event)))
+            else:  # one log row per session and round: its accepted events, keyed by the first's seq
+                accepted = [item.event for item in items if statuses[item.batch][item.index] == "accepted"]
+                if accepted:
+                    work.events.append((key, accepted[0].seq, _ENCODER.encode(accepted)))
         ending = {s.key for s, _status, _end in ended}
         if now_ms >= self._next_sweep_ms:  # a full scan for expiry at most once a second, not every round
             self._next_sweep_ms = now_ms + EXPIRY_SWEEP_MS
@@ -295,7 +308,7 @@ class LiveRegistry:
                 if not items:
                     return []
         if event_sort_key(items[0].event) < session.last_order:
-            logged = [_EVENT_DECODER.decode(body) for body in self._log.events_of(session.key)]
+            logged = _logged_events(self._log.events_of(session.key))
             self._refold(session, [*logged, *(p.event for p in items)])
             if session.end_ms is None:
                 return []

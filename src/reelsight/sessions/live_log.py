@@ -35,6 +35,9 @@ class IngestCommit:
     new_sessions: list[tuple[LiveKey, bytes, int, bytes]] = dataclasses.field(default_factory=list)
     # key -> (last heard, seen sequence numbers) of each live session that took events
     heard: dict[LiveKey, tuple[int, bytes]] = dataclasses.field(default_factory=dict)
+    # (key, seq of the first, body) per live session that took events this round: the body is the
+    # JSON array of the events it accepted (a log written before 2026-12-03 holds one event per row;
+    # both are read back)
     events: list[tuple[LiveKey, int, bytes]] = dataclasses.field(default_factory=list)
     ended: list[tuple[LiveKey, SessionDocument]] = dataclasses.field(default_factory=list)
     # key -> the stored timeline (``timeline_codec``) of each session in ``ended`` that has one
