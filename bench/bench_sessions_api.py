@@ -6,8 +6,8 @@ of 300,000) through the store API, in one generation pass, into a SQLite file an
 under ``bench/data/`` (``--backends``; each reused while its parameters match and its windows are
 still queryable; a backend built later reuses the other's build time, so both hold the same
 sessions). The import rate of each store is the time spent in its own ``write_sessions`` calls; the
-chDB table is then merged (``OPTIMIZE TABLE sessions FINAL``) and its size read from
-``system.parts``. The run starts ``reelsight serve`` on each store (``--db FILE`` and
+chDB tables are then merged (``OPTIMIZE TABLE sessions FINAL``, and ``session_docs``) and their size
+read from ``system.parts``. The run starts ``reelsight serve`` on each store (``--db FILE`` and
 ``--store chdb:///DIR``) and times every query four ways per backend, interleaved request by request:
 
 - HTTP (httpx): the request through the real server, keep-alive, Basic auth, body read in full;
@@ -242,9 +242,9 @@ class _SqliteSink:
         )
 
 
-_PARTS_SQL = (
+_PARTS_SQL = (  # a session's row and its document (the other tables are a few percent: bench_store_size.py --chdb)
     "SELECT sum(bytes_on_disk), count() FROM system.parts"
-    " WHERE database = currentDatabase() AND table = 'sessions' AND active"
+    " WHERE database = currentDatabase() AND table IN ('sessions', 'session_docs') AND active"
 )
 
 
@@ -273,6 +273,7 @@ class _ChdbSink:
         print(f"  chdb: {parts} active parts, {int(as_written) / 2**20:,.0f} MiB as inserted; OPTIMIZE FINAL ...")
         started = time.perf_counter()
         self.client.command("OPTIMIZE TABLE sessions FINAL")
+        self.client.command("OPTIMIZE TABLE session_docs FINAL")
         optimize_s = time.perf_counter() - started
         merged, parts = self.client.query(_PARTS_SQL).result_rows[0]
         stored = self.client.query("SELECT count() FROM sessions FINAL").result_rows[0][0]
@@ -367,7 +368,8 @@ def describe_dataset(dataset: Dataset, built_now: bool) -> None:
         print(f"  load {dataset.load_s:.0f} s for {written:,} sessions = {written / dataset.load_s:,.0f} sessions/s")
     if dataset.backend == "chdb":
         print(
-            f"  size: sessions table {dataset.bytes_as_written / written:,.0f} bytes/session as inserted,"
+            f"  size at the build (sessions; and session_docs if built at schema 6 or later):"
+            f" {dataset.bytes_as_written / written:,.0f} bytes/session as inserted,"
             f" {dataset.bytes_on_disk / written:,.0f} after OPTIMIZE FINAL ({dataset.bytes_on_disk / 2**20:,.0f} MiB,"
             f" system.parts bytes_on_disk, {dataset.optimize_s:.0f} s); whole directory"
             f" {dataset.dir_bytes / written:,.0f} bytes/session"
@@ -713,12 +715,17 @@ class SqliteBare:
 
 
 class ChdbBare:
-    """One clickhouse-connect query by sort-key prefix (account, sample key, id), without ``FINAL``
-    (the table was merged with OPTIMIZE FINAL at the build: one row per session), ordered in Python."""
+    """One clickhouse-connect query by sort key (account, kind, 4-hour bucket of the end, sample key, id) on
+    ``session_docs``, without ``argMax`` (one row per session here), ordered in Python. ``prepare``
+    reads the sessions' end times (for the bucket) by the sessions' sort key, untimed."""
 
     _SQL = (
-        "SELECT conviva_session_id, doc FROM sessions WHERE account_id = {a:UInt64}"
-        " AND sample_key IN {keys:Array(Int64)} AND conviva_session_id IN {ids:Array(String)}"
+        "SELECT conviva_session_id, doc FROM session_docs WHERE account_id = {a:UInt64} AND is_ad = 0"
+        " AND end_bucket IN {buckets:Array(Int32)} AND sample_key IN {keys:Array(Int64)}"
+    )  # by bucket and sample key, as the store reads them (a set of ids is dear for the key analysis)
+    _ENDS = (
+        "SELECT DISTINCT intDiv(end_ms, 14400000) FROM sessions WHERE account_id = {a:UInt64}"
+        " AND sample_key IN {keys:Array(Int64)}"
     )
 
     def __init__(self, client: Any, account_id: int) -> None:
@@ -726,7 +733,10 @@ class ChdbBare:
         self.account_id = account_id
 
     def prepare(self, conviva_ids: list[str]) -> object:
-        return conviva_ids, [sample_key(c) for c in conviva_ids]
+        keys = [sample_key(c) for c in conviva_ids]
+        params = {"a": self.account_id, "keys": keys}
+        buckets = [int(r[0]) for r in self.client.query(self._ENDS, parameters=params).result_rows] if keys else []
+        return conviva_ids, keys, buckets
 
     def query_floor(self, warmup: int, requests: int) -> list[float]:
         """``SELECT 1`` through the same client: what any query costs the in-process engine."""
@@ -739,10 +749,10 @@ class ChdbBare:
         return out
 
     def fetch(self, prepared: object) -> bytes:
-        ids, keys = prepared  # type: ignore[misc]
+        ids, keys, buckets = prepared  # type: ignore[misc]
         if not ids:
             return _envelope([])
-        params = {"a": self.account_id, "keys": keys, "ids": ids}
+        params = {"a": self.account_id, "keys": keys, "buckets": buckets}
         found = dict(self.client.query(self._SQL, parameters=params, column_formats={"doc": "bytes"}).result_rows)
         return _envelope([bytes(found[c]) for c in ids])
 

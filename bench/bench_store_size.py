@@ -11,7 +11,10 @@ into a fresh file under ``bench/data/``, then reports:
   1,500 documents of a limit-1500 answer (python-zstandard and backports.zstd);
 - the options for the ``sessions`` row and its indexes (dropping an index, a larger page size,
   dimension values as integer ids), measured on a vacuumed copy;
-- the store call of a limit-1500 sample on the hot window (what the decompression is added to).
+- the store call of a limit-1500 sample on the hot window (what the decompression is added to);
+- with ``--chdb``: the same sessions written through ``ClickHouseStore.write_sessions`` into a fresh
+  chDB directory, bytes per session of every table (``system.parts``, active parts) as inserted and
+  after ``OPTIMIZE TABLE ... FINAL``, and that store's call on the same window.
 
 Run: ``.venv/bin/python bench/bench_store_size.py`` (about 3 minutes); ``--sessions 20000 --hot 5000``
 for a quick run. Results: ``docs/benchmarks.md`` ("Store size").
@@ -348,6 +351,50 @@ def stored_format(path: Path) -> str:
     )
 
 
+_CHDB_PARTS = (
+    "SELECT table, sum(bytes_on_disk), count() FROM system.parts WHERE database = currentDatabase() AND active"
+    " GROUP BY table ORDER BY table"
+)
+
+
+def chdb_sizes(built: Built) -> None:
+    """The same sessions in a fresh chDB directory through the ClickHouse store: bytes per session per table."""
+    import shutil
+
+    from reelsight.store.url import open_clickhouse, parse_store_url
+
+    path = DATA_DIR / f"{built.path.stem}-chdb"
+    shutil.rmtree(path, ignore_errors=True)
+    store = open_clickhouse(parse_store_url(f"chdb://{path}"), read_timeout_s=60, retention_days=3650)
+    account = store.create_account("size", viewer_module=False, business_error_patterns=(), ingest_key="ik_size")
+    started = time.perf_counter()
+    store.write_sessions(account.id, built.records)
+    load_s = time.perf_counter() - started
+    n = len(built.records)
+    client = store._client  # type: ignore[attr-defined]
+    print(f"\nchDB: wrote {n:,} sessions in {load_s:.1f} s = {n / load_s:,.0f} sessions/s")
+    for title in ("as inserted", "after OPTIMIZE FINAL"):
+        if title != "as inserted":
+            for (table,) in client.query(
+                "SELECT name FROM system.tables WHERE database = currentDatabase()"
+            ).result_rows:
+                client.command(f"OPTIMIZE TABLE {table} FINAL")
+        rows = client.query(_CHDB_PARTS).result_rows
+        total = sum(int(r[1]) for r in rows)
+        print(f"  {title}: {total / n:,.0f} bytes/session in all")
+        for table, size, parts in rows:
+            print(f"    {table:<20} {int(size) / n:8,.1f} bytes/session  ({parts} parts)")
+    query = SessionQuery(start_ms=built.hot_start_ms, end_ms=built.hot_end_ms, limit=ANSWER_DOCS)
+    times = []
+    for _ in range(15):
+        t0 = time.perf_counter()
+        body = render_sessions(store.sample_sessions(account.id, selection(query)), viewer_module=False)
+        times.append((time.perf_counter() - t0) * 1000)
+    print(f"  store call, hot window limit 1500: p50 {statistics.median(times):.1f} ms ({len(body):,} bytes)")
+    store.close()
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=100_000, help="sessions over 31 days [100,000]")
@@ -355,6 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--time-order", action="store_true", help="write in end-time order (as live ingest does)")
     parser.add_argument("--skip-options", action="store_true", help="only the file as the store writes it")
     parser.add_argument("--keep", action="store_true", help="keep the written file")
+    parser.add_argument("--chdb", action="store_true", help="also the ClickHouse store (chDB): bytes per table")
     args = parser.parse_args(argv)
     if args.sessions < TRAIN_DOCS or args.hot < ANSWER_DOCS:
         parser.error(f"--sessions must be at least {TRAIN_DOCS} and --hot at least {ANSWER_DOCS}")
@@ -378,6 +426,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\nstore call (sample_sessions + render_sessions), hot window limit 1500:"
         f" p50 {call_ms:.1f} ms, {returned} returned"
     )
+
+    if args.chdb:
+        chdb_sizes(built)
 
     if not args.skip_options:
         print("\nmeasuring the document options ...")

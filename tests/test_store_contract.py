@@ -311,17 +311,26 @@ def test_the_cluster_ddl_parses_and_replicates_every_table(shared_chdb_store: Cl
     checked: every table replicated, sessions sharded by the session's identity behind a Distributed."""
     statements = ch_schema.cluster_ddl("reelsight", "qoe")
     for statement in statements:
-        if not statement.startswith("INSERT"):
-            shared_chdb_store._client.query(f"EXPLAIN AST {statement}")
+        shared_chdb_store._client.query(f"EXPLAIN AST {statement}")
     tables = [s for s in statements if s.startswith("CREATE TABLE")]
-    assert all("ON CLUSTER reelsight" in s for s in statements[:-1])
+    assert all("ON CLUSTER reelsight" in s for s in statements if not s.startswith("INSERT"))
     replicated = [s for s in tables if "ReplicatedReplacingMergeTree" in s]
-    # accounts, api_keys, schema_migrations, tag_keys; and the sharded sessions, ad_sessions and viewer_sessions
+    # accounts, api_keys, schema_migrations, tag_keys; and the sharded sessions, ad_sessions, viewer_sessions,
+    # session_docs and session_ids
     distributed = [s for s in tables if "Distributed(" in s]
-    assert len(replicated) == len(tables) - len(distributed) == 7
+    assert len(replicated) == len(tables) - len(distributed) == 9
     (tag_keys,) = [s for s in tables if "qoe.tag_keys " in s]
     assert "/clickhouse/tables/all/{database}/tag_keys" in tag_keys  # small: a full copy on every node
-    for table in ("sessions", "ad_sessions", "viewer_sessions"):
+    (docs,) = [s for s in tables if s.startswith("CREATE TABLE IF NOT EXISTS qoe.session_docs_local")]
+    assert "ORDER BY (account_id, is_ad, end_bucket, sample_key, conviva_session_id)" in docs
+    assert "index_granularity = 32" in docs
+    # v6's copies run on an upgraded cluster too (through the Distributed tables); on a new one they copy nothing
+    backfills = [
+        s for s in statements if s.startswith(("INSERT INTO qoe.session_docs ", "INSERT INTO qoe.session_ids "))
+    ]
+    assert len(backfills) == 4
+    assert all(" FROM qoe.sessions FINAL" in s or " FROM qoe.ad_sessions FINAL" in s for s in backfills)
+    for table in ("sessions", "ad_sessions", "viewer_sessions", "session_docs", "session_ids"):
         (front,) = [s for s in distributed if f"qoe.{table} ON" in s]
         assert f"Distributed(reelsight, qoe, {table}_local, sipHash64(account_id, conviva_session_id))" in front
         (local,) = [s for s in tables if s.startswith(f"CREATE TABLE IF NOT EXISTS qoe.{table}_local")]

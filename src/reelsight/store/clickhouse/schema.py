@@ -6,9 +6,12 @@ Sessions live in a ``ReplacingMergeTree`` ordered by ``(account_id, sample_key, 
   only the newest version before any merge ran;
 - one account's sessions are read in sample-key order, so a sample stops after ``limit`` matching
   rows (``optimize_read_in_order``) however many sessions the window holds.
-Accounts and keys are small ``ReplacingMergeTree`` tables read with ``FINAL`` on every request, so
-a disabled key stops at once on every read node. Documents are ZSTD-compressed; ``end_ms`` drives
-the TTL that applies the retention (set from ``retention_days`` at start-up).
+The documents (and timelines) live apart, in ``session_docs`` (v6), ordered by the end time in 4-hour
+buckets, then the sample key, in granules of 32 rows, so fetching a sample's documents decompresses little
+beyond them; ``session_ids`` makes a ``session_id`` filter a key read. Accounts and keys are small
+``ReplacingMergeTree`` tables read with ``FINAL`` on every request (one statement), so a disabled key
+stops at once on every read node. Documents are ZSTD-compressed; ``end_ms`` drives the TTL that
+applies the retention (set from ``retention_days`` at start-up).
 
 Migrations are history, as for SQLite: literal SQL, frozen once released, appended only. Every
 statement is idempotent (``IF NOT EXISTS``), because several nodes may start at once.
@@ -296,8 +299,105 @@ def _v5() -> list[str]:
     ]
 
 
+# The columns the writer inserts into v6's tables (``missing_session_columns`` checks that v6 creates them).
+DOC_COLUMNS: tuple[str, ...] = (
+    "account_id",
+    "is_ad",
+    "end_bucket",
+    "sample_key",
+    "conviva_session_id",
+    "end_ms",
+    "viewer_id",
+    "viewer_split",
+    "doc",
+    "timeline",
+    "version",
+)
+ID_COLUMNS: tuple[str, ...] = (
+    "account_id",
+    "is_ad",
+    "session_id",
+    "conviva_session_id",
+    "sample_key",
+    "end_ms",
+    "version",
+)
+
+# 4 hours: the end-time bucket of ``session_docs`` (the same literal as in ``_v6``'s SQL).
+DOC_BUCKET_MS = 14_400_000
+
+
+def _v6() -> list[str]:
+    """Documents in a narrow table of their own, and the ``session_id`` lookup as a key read.
+
+    - ``session_docs``: the document, timeline, viewer id and split of every session (content and ad,
+      ``is_ad``), ordered by ``(account_id, is_ad, end_bucket, sample_key, conviva_session_id)``
+      (``end_bucket``: the end time in 4-hour buckets) in granules of 32 rows. A sample's documents
+      are the smallest sample keys of each bucket its window touches: short runs of adjacent rows, so
+      a fetch decompresses little beyond what it returns (in ``sessions`` each fetched row
+      decompressed a whole granule of up to 8,192 documents). The newest version wins before merges
+      (reads keep the highest ``version``). A rewrite that moves a session to another bucket leaves
+      its old row behind (a different key); reads address the documents by the bucket of the
+      session's current version, and the TTL and the purge drop the old row.
+    - ``session_ids``: one row per session, ordered by ``(account_id, is_ad, session_id, ...)``: a
+      ``session_id`` filter reads its candidates here instead of scanning the window.
+    - Both filled here from the sessions already stored (their documents stay in ``sessions`` too:
+      the v4 columns' DEFAULTs still compute from them; new rows there carry ``doc = ''``)."""
+    return [
+        """CREATE TABLE IF NOT EXISTS session_docs (
+  account_id UInt64,
+  is_ad UInt8,
+  end_bucket Int32,
+  sample_key Int64,
+  conviva_session_id String,
+  end_ms Int64,
+  viewer_id String,
+  viewer_split UInt32,
+  doc String CODEC(ZSTD(3)),
+  timeline String CODEC(ZSTD(3)),
+  version UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (account_id, is_ad, end_bucket, sample_key, conviva_session_id)
+TTL toDateTime(intDiv(end_ms, 1000)) + INTERVAL 31 DAY
+SETTINGS index_granularity = 32""",
+        """CREATE TABLE IF NOT EXISTS session_ids (
+  account_id UInt64,
+  is_ad UInt8,
+  session_id String,
+  conviva_session_id String,
+  sample_key Int64,
+  end_ms Int64,
+  version UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (account_id, is_ad, session_id, conviva_session_id)
+TTL toDateTime(intDiv(end_ms, 1000)) + INTERVAL 31 DAY
+SETTINGS index_granularity = 1024""",
+        """INSERT INTO session_docs (account_id, is_ad, end_bucket, sample_key, conviva_session_id, end_ms, viewer_id,
+  viewer_split, doc, timeline, version)
+SELECT account_id, 0, toInt32(intDiv(end_ms, 14400000)), sample_key, conviva_session_id, end_ms, viewer_id,
+  viewer_split, doc, timeline, version FROM sessions FINAL WHERE doc != ''""",
+        """INSERT INTO session_docs (account_id, is_ad, end_bucket, sample_key, conviva_session_id, end_ms, viewer_id,
+  viewer_split, doc, timeline, version)
+SELECT account_id, 1, toInt32(intDiv(end_ms, 14400000)), sample_key, conviva_session_id, end_ms, viewer_id,
+  viewer_split, doc, timeline, version FROM ad_sessions FINAL WHERE doc != ''""",
+        """INSERT INTO session_ids (account_id, is_ad, session_id, conviva_session_id, sample_key, end_ms, version)
+SELECT account_id, 0, session_id, conviva_session_id, sample_key, end_ms, version FROM sessions FINAL
+WHERE doc != ''""",
+        """INSERT INTO session_ids (account_id, is_ad, session_id, conviva_session_id, sample_key, end_ms, version)
+SELECT account_id, 1, session_id, conviva_session_id, sample_key, end_ms, version FROM ad_sessions FINAL
+WHERE doc != ''""",
+    ]
+
+
 # Append only: a released migration is never edited, reordered or removed.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(_v1()), tuple(_v2()), tuple(_v3()), tuple(_v4()), tuple(_v5()))
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    tuple(_v1()),
+    tuple(_v2()),
+    tuple(_v3()),
+    tuple(_v4()),
+    tuple(_v5()),
+    tuple(_v6()),
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 SESSION_COLUMNS: tuple[str, ...] = (
@@ -316,25 +416,23 @@ SESSION_COLUMNS: tuple[str, ...] = (
     *FACT_COLUMNS,
     "viewer_id",
     "viewer_split",
-    "doc",
     "version",
-    "timeline",
-)
+)  # a session's row; its document and timeline go to ``session_docs`` (``doc`` is '' in rows written since v6)
 
 
 def missing_session_columns() -> list[str]:
     """Columns the code's dimension and flag tables expect that no migration creates: a dimension
     added to the table needs a migration here (``tests`` check that none is missing)."""
     created = "\n".join("\n".join(m) for m in MIGRATIONS)
-    return [c for c in SESSION_COLUMNS if f"\n  {c} " not in created]
+    return [c for c in (*SESSION_COLUMNS, *DOC_COLUMNS, *ID_COLUMNS) if f"\n  {c} " not in created]
 
 
 # The newest second a ClickHouse DateTime holds (2106-02-07): a TTL past it would wrap around to 1970
 # and expire every row, so the retention's expiry is clamped to it (36,500 days keeps sessions forever).
 MAX_DATETIME_S = 4_294_967_295
-SHARDED: tuple[str, ...] = ("sessions", "ad_sessions", "viewer_sessions")  # stored as <table>_local on a
-# cluster, read through a Distributed <table>; all sharded by one key, so a session's lookup rows and
-# every version of it live on one shard
+SHARDED: tuple[str, ...] = ("sessions", "ad_sessions", "viewer_sessions", "session_docs", "session_ids")  # stored
+# as <table>_local on a cluster, read through a Distributed <table>; all sharded by one key, so a session's
+# document, lookup rows and every version of it live on one shard
 SHARDING_KEY = "sipHash64(account_id, conviva_session_id)"
 TTL_TABLES = SHARDED  # the tables whose rows expire with the retention
 
@@ -354,6 +452,9 @@ def ttl_statement(table: str, retention_days: int, cluster: str | None = None) -
 _CREATE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+) \(")
 _ALTER = re.compile(r"^ALTER TABLE (\w+) ")
 _ENGINE = re.compile(r"ENGINE = ReplacingMergeTree(?:\((\w+)\))?")
+_INSERT = re.compile(r"^INSERT INTO (\w+) ")
+_TABLE_NAME = re.compile(r"\b(INTO|FROM) (\w+)\b")
+_CLUSTER_BACKFILLS = ("session_docs", "session_ids")  # v6's copies the cluster DDL runs too
 
 
 def _local(table: str) -> str:
@@ -390,8 +491,13 @@ def cluster_ddl(cluster: str, database: str) -> list[str]:
                 out.append(_ALTER.sub(f"ALTER TABLE {database}.{_local(table)} {on} ", statement))
                 if table in SHARDED:  # the Distributed table shows the same columns
                     out.append(_ALTER.sub(f"ALTER TABLE {database}.{table} {on} ", statement))
+            elif (target := _INSERT.match(statement)) and target.group(1) in _CLUSTER_BACKFILLS:
+                # Without them an upgraded cluster's older sessions would have no documents: through the
+                # Distributed tables (the same sharding key: each row lands on its session's shard). On
+                # a new cluster they copy nothing; applied again they copy the same rows and versions.
+                out.append(_TABLE_NAME.sub(lambda m: f"{m.group(1)} {database}.{m.group(2)}", statement))
             elif statement.startswith("INSERT INTO "):
-                continue  # fills a new table from a single node's existing rows: a new cluster has none
+                continue  # fills a lookup table from a single node's existing rows: a new cluster has none
             else:
                 raise ValueError(f"no cluster form for the migration statement {statement[:60]!r}")
     versions = ", ".join(f"({v}, 0)" for v in range(1, len(MIGRATIONS) + 1))

@@ -35,7 +35,16 @@ from reelsight.store.base import (
     StoredTimeline,
     require_account_scope,
 )
-from reelsight.store.clickhouse.schema import MIGRATIONS, SESSION_COLUMNS, TTL_TABLES, ttl_expression, ttl_statement
+from reelsight.store.clickhouse.schema import (
+    DOC_BUCKET_MS,
+    DOC_COLUMNS,
+    ID_COLUMNS,
+    MIGRATIONS,
+    SESSION_COLUMNS,
+    TTL_TABLES,
+    ttl_expression,
+    ttl_statement,
+)
 from reelsight.store.records import SessionRecord, lookup_key, sample_key, viewer_lookups
 
 log = logging.getLogger("reelsight.store")
@@ -47,13 +56,23 @@ _FLAG_FIELDS = frozenset(FLAG_PARAMS)
 DAY_MS = 86_400_000
 _VIEWER_COLUMNS = ("account_id", "lookup", "end_ms", "sample_key", "conviva_session_id", "version")
 # A viewer lookup row is checked against the session's current version: the same end, and the viewer
-# id or an address the document still has (a row left by a session rewritten since never answers).
+# id (in ``sessions``) or an address the newest document still has (a row left by a session rewritten
+# since never answers).
 _VIEWER_CHECK = {
-    "viewer_id": "viewer_id = {value:String}",
+    "viewer_id": (" AND viewer_id = {value:String}", ""),
     # compared as addresses, not text ("2001:db8::7" is "2001:0db8:0000::7"; IPv4 as its mapped IPv6)
-    "ip": "toIPv6OrNull({value:String}) IN (toIPv6OrNull(JSONExtractString(doc, 'network_info', 'ip')),"
-    " toIPv6OrNull(JSONExtractString(doc, 'network_info', 'ipv6')))",
+    "ip": (
+        "",
+        " HAVING toIPv6OrNull({value:String}) IN (toIPv6OrNull(JSONExtractString(d, 'network_info', 'ip')),"
+        " toIPv6OrNull(JSONExtractString(d, 'network_info', 'ipv6')))",
+    ),
 }
+# The newest version of each addressed document (argMax: correct before merges, as FINAL would be).
+_DOCS = (
+    "SELECT conviva_session_id, argMax(end_ms, version) AS e, argMax(doc, version) AS d,"
+    " argMax(viewer_split, version), argMax(viewer_id, version) FROM session_docs"
+    " WHERE account_id = {account:UInt64} AND is_ad = {ad:UInt8} AND "
+)
 
 
 def _version() -> int:
@@ -202,7 +221,16 @@ class ClickHouseStore:
 
     def truncate(self) -> None:
         """Remove every account, key and session (tests, and scratch databases)."""
-        for table in ("accounts", "api_keys", "sessions", "ad_sessions", "viewer_sessions", "tag_keys"):
+        for table in (
+            "accounts",
+            "api_keys",
+            "sessions",
+            "ad_sessions",
+            "viewer_sessions",
+            "tag_keys",
+            "session_docs",
+            "session_ids",
+        ):
             self._command(f"TRUNCATE TABLE {table}")
 
     # -- accounts and credentials --------------------------------------------------------------
@@ -290,14 +318,18 @@ class ClickHouseStore:
         return [ApiKey(r[0], int(r[1]), r[2], bool(r[3]), int(r[4])) for r in rows]
 
     def find_api_key(self, key_id: str) -> tuple[ApiKey, Account] | None:
-        """The key and its account, read on every request (no cache: a disabled key stops at once)."""
-        keys = self._keys("key_id", key_id, "String")
-        if not keys:
+        """The key and its account, read on every request in one statement (no cache: a disabled key
+        stops at once on every node); None for an unknown key or one whose account is gone."""
+        rows = self._query(
+            f"WITH (SELECT tuple({_KEY_COLS}) FROM api_keys FINAL WHERE key_id = {{v:String}}) AS k"  # noqa: S608
+            f" SELECT {_ACCOUNT_COLS}, k.1, k.3, k.4, k.5 FROM accounts FINAL WHERE id = k.2",
+            {"v": key_id},
+        )
+        if not rows:
             return None
-        try:
-            return keys[0], self.get_account_by_id(keys[0].account_id)
-        except NotFoundInStore:
-            return None
+        row = rows[0]
+        account = _account(row[:8])
+        return ApiKey(row[8], account.id, row[9], bool(row[10]), int(row[11])), account
 
     def list_api_keys(self, account_id: int) -> list[ApiKey]:
         return self._keys("account_id", account_id, "UInt64")
@@ -333,9 +365,7 @@ class ClickHouseStore:
             *r.facts,
             r.viewer_id,
             r.viewer_split,
-            r.doc,
             version,
-            r.timeline or b"",
         ]
 
     def write_sessions(self, account_id: int, records: Iterable[SessionRecord]) -> int:
@@ -347,12 +377,22 @@ class ClickHouseStore:
         while chunk := list(itertools.islice(iterator, INSERT_CHUNK)):
             version = _version()
             rows: dict[str, list[list[object]]] = {"sessions": [], "ad_sessions": []}
+            docs: list[list[object]] = []
+            ids: list[list[object]] = []
             lookups: list[list[object]] = []
             for i, r in enumerate(chunk):
                 rows["ad_sessions" if r.is_ad else "sessions"].append(self._row(account_id, r, version + i))
+                kind: list[object] = [account_id, int(r.is_ad)]
+                bucket = r.end_ms // DOC_BUCKET_MS
+                docs.append([*kind, bucket, r.sample_key, r.conviva_session_id, r.end_ms, r.viewer_id, r.viewer_split])
+                docs[-1] += [r.doc, r.timeline or b"", version + i]
+                ids.append([*kind, r.session_id, r.conviva_session_id, r.sample_key, r.end_ms, version + i])
                 if not r.is_ad:
                     row: list[object] = [r.end_ms, r.sample_key, r.conviva_session_id, version + i]
                     lookups += [[account_id, key, *row] for key in viewer_lookups(r.viewer_id, r.ips)]
+            # Documents and ids before the sessions: a session a read can pick always has its document.
+            self._insert("session_docs", docs, DOC_COLUMNS)
+            self._insert("session_ids", ids, ID_COLUMNS)
             for table, table_rows in rows.items():
                 if table_rows:
                     self._insert(table, table_rows, SESSION_COLUMNS)
@@ -388,41 +428,76 @@ class ClickHouseStore:
         )
         return [row[0] for row in rows]
 
+    def _in_settings(self) -> dict[str, object] | None:
+        """On a cluster, an ``IN (subquery)`` over another sharded table runs on each shard against its
+        own rows (every table is sharded by the session's identity, so they are the ones to match)."""
+        return {"distributed_product_mode": "local"} if self._cluster else None
+
+    def _documents(self, sql: str, params: dict[str, object]) -> list[StoredSession]:
+        rows = self._query(sql, params, formats={"d": "bytes"}, settings=self._in_settings())
+        return [StoredSession(r[0], int(r[1]), bytes(r[2]), int(r[3]), r[4]) for r in rows]
+
     def sample_sessions(self, account_id: int, query: Selection) -> list[StoredSession]:
         """The ``limit`` matching sessions of the selection's kind with the smallest sample keys, newest
-        end first."""
+        end first: picked from the sessions (``FINAL``), then their documents read from ``session_docs``
+        by key (bucket of the end, sample key, id). A ``session_id`` filter takes its candidates from
+        ``session_ids`` instead of scanning the window."""
         table = "ad_sessions" if query.kind == "ad" else "sessions"
         params: dict[str, object] = {
             "account": require_account_scope(account_id),
+            "ad": int(query.kind == "ad"),
             "start": query.start_ms,
             "end": query.end_ms,
             "limit": query.limit,
         }
         where = compile_matches(query, params)
+        by_id = ""
+        session_ids = [m.values for m in query.matches if m.kind == "scalar" and m.field == "session_id"]
+        if session_ids:
+            params["sids"] = list(session_ids[0])
+            by_id = (
+                " AND (sample_key, conviva_session_id) IN (SELECT sample_key, conviva_session_id FROM session_ids"
+                " WHERE account_id = {account:UInt64} AND is_ad = {ad:UInt8} AND session_id IN {sids:Array(String)})"
+            )
         picked = self._query(
-            f"SELECT sample_key, conviva_session_id FROM {table} FINAL"  # noqa: S608 - fixed identifiers
-            " WHERE account_id = {account:UInt64} AND end_ms >= {start:Int64} AND end_ms < {end:Int64}"
+            f"SELECT sample_key, conviva_session_id, end_ms FROM {table} FINAL"  # noqa: S608 - fixed identifiers
+            f" WHERE account_id = {{account:UInt64}}{by_id} AND end_ms >= {{start:Int64}} AND end_ms < {{end:Int64}}"
             f" AND {where} ORDER BY sample_key, conviva_session_id LIMIT {{limit:UInt32}}",
             params,
+            settings=self._in_settings(),
         )
         if not picked:
             return []
+        # The documents by key: the buckets and the sample keys as one-column sets (cheap for the primary
+        # key's analysis; a tuple or an id set cost several times more), the ids checked here.
         rows = self._query(
-            f"SELECT conviva_session_id, end_ms, doc, viewer_split, viewer_id FROM {table} FINAL"  # noqa: S608
-            " WHERE account_id = {account:UInt64} AND sample_key IN {keys:Array(Int64)}"
-            " AND conviva_session_id IN {ids:Array(String)}",
-            {"account": account_id, "keys": [r[0] for r in picked], "ids": [r[1] for r in picked]},
+            "SELECT conviva_session_id, end_ms, doc, viewer_split, viewer_id, version FROM session_docs"
+            " WHERE account_id = {account:UInt64} AND is_ad = {ad:UInt8} AND end_bucket IN {buckets:Array(Int32)}"
+            " AND sample_key IN {keys:Array(Int64)}",
+            {
+                "account": account_id,
+                "ad": params["ad"],
+                "buckets": sorted({int(r[2]) // DOC_BUCKET_MS for r in picked}),
+                "keys": [r[0] for r in picked],
+            },
             formats={"doc": "bytes"},
         )
-        sessions = [StoredSession(r[0], int(r[1]), bytes(r[2]), int(r[3]), r[4]) for r in rows]
+        wanted = {r[1] for r in picked}
+        newest: dict[str, Sequence[Any]] = {}
+        for r in rows:  # the newest version of each document (an older one can share its key before merges)
+            if r[0] in wanted and ((seen := newest.get(r[0])) is None or r[5] > seen[5]):
+                newest[r[0]] = r
+        sessions = [StoredSession(r[0], int(r[1]), bytes(r[2]), int(r[3]), r[4]) for r in newest.values()]
         sessions.sort(key=lambda s: (-s.end_ms, s.conviva_session_id))
         return sessions
 
     def viewer_sessions(self, account_id: int, query: ViewerQuery) -> list[StoredSession]:
         """One viewer's content sessions in the window, newest first: the lookup rows name the
-        candidates (``viewer_sessions``), each checked against its session's current version."""
+        candidates (``viewer_sessions``), each checked against its session's current version, whose
+        document is then read by key (bucket and sample key, as the sample reads them)."""
         params: dict[str, object] = {
             "account": require_account_scope(account_id),
+            "ad": 0,
             "lookup": lookup_key(query.kind, query.value),
             "value": query.value,
             "start": query.start_ms,
@@ -430,18 +505,32 @@ class ClickHouseStore:
             "limit": query.limit,
         }
         window = "end_ms >= {start:Int64} AND end_ms < {end:Int64}"
-        rows = self._query(
-            "SELECT conviva_session_id, end_ms, doc, viewer_split, viewer_id FROM sessions FINAL"  # noqa: S608
-            " WHERE account_id = {account:UInt64} AND (sample_key, conviva_session_id, end_ms) IN ("
-            " SELECT sample_key, conviva_session_id, end_ms FROM viewer_sessions"
-            f" WHERE account_id = {{account:UInt64}} AND lookup = {{lookup:String}} AND {window})"
-            f" AND {window} AND is_ended = 1 AND {_VIEWER_CHECK[query.kind]}"
-            " ORDER BY end_ms DESC, conviva_session_id LIMIT {limit:UInt32}",
+        in_session, in_document = _VIEWER_CHECK[query.kind]
+        # the newest first; the address check needs the document, so with it every candidate goes on
+        first = "" if in_document else " ORDER BY end_ms DESC, conviva_session_id LIMIT {limit:UInt32}"
+        candidates = self._query(
+            "SELECT sample_key, conviva_session_id, end_ms FROM sessions FINAL WHERE account_id = {account:UInt64}"  # noqa: S608
+            " AND (sample_key, conviva_session_id, end_ms) IN (SELECT sample_key, conviva_session_id, end_ms"
+            f" FROM viewer_sessions WHERE account_id = {{account:UInt64}} AND lookup = {{lookup:String}} AND {window})"
+            f" AND {window} AND is_ended = 1{in_session}{first}",
             params,
-            formats={"doc": "bytes"},
-            settings={"distributed_product_mode": "local"} if self._cluster else None,
+            settings=self._in_settings(),
         )
-        return [StoredSession(r[0], int(r[1]), bytes(r[2]), int(r[3]), r[4]) for r in rows]
+        if not candidates:
+            return []
+        params |= {
+            "buckets": sorted({int(r[2]) // DOC_BUCKET_MS for r in candidates}),
+            "keys": [r[0] for r in candidates],
+        }
+        found = self._documents(
+            f"{_DOCS}end_bucket IN {{buckets:Array(Int32)}} AND sample_key IN {{keys:Array(Int64)}}"
+            f" GROUP BY conviva_session_id{in_document}",
+            params,
+        )
+        wanted = {r[1] for r in candidates}
+        found = [s for s in found if s.conviva_session_id in wanted]
+        found.sort(key=lambda s: (-s.end_ms, s.conviva_session_id))
+        return found[: query.limit]
 
     def aggregate(self, account_id: int, query: AggregateQuery) -> list[AggregateRow]:
         """Sums per bucket and group, computed natively: one ``GROUP BY`` over the account's current
@@ -476,18 +565,29 @@ class ClickHouseStore:
         return [AggregateRow(int(r[0]), str(r[1]), tuple(int(v) for v in r[2:])) for r in rows]
 
     def session_timeline(self, account_id: int, kind: SessionKind, conviva_session_id: str) -> StoredTimeline | None:
-        """The session's current version (``FINAL``) by its primary key: its timeline is a column of it."""
+        """The session's current version (``FINAL``) by its primary key, then its document and timeline
+        (the newest version in ``session_docs``)."""
         table = "ad_sessions" if kind == "ad" else "sessions"
+        params: dict[str, object] = {
+            "account": require_account_scope(account_id),
+            "ad": int(kind == "ad"),
+            "key": sample_key(conviva_session_id),
+            "id": conviva_session_id,
+        }
+        current = self._query(
+            f"SELECT end_ms FROM {table} FINAL WHERE account_id = {{account:UInt64}} AND sample_key = {{key:Int64}}"  # noqa: S608
+            " AND conviva_session_id = {id:String} AND is_ended = 1",
+            params,
+        )
+        if not current:
+            return None
+        params["bucket"] = int(current[0][0]) // DOC_BUCKET_MS
         rows = self._query(
-            f"SELECT doc, timeline FROM {table} FINAL"  # noqa: S608 - fixed identifiers
-            " WHERE account_id = {account:UInt64} AND sample_key = {key:Int64} AND conviva_session_id = {id:String}"
-            " AND is_ended = 1",
-            {
-                "account": require_account_scope(account_id),
-                "key": sample_key(conviva_session_id),
-                "id": conviva_session_id,
-            },
-            formats={"doc": "bytes", "timeline": "bytes"},
+            "SELECT argMax(doc, version) AS d, argMax(timeline, version) AS t FROM session_docs"
+            " WHERE account_id = {account:UInt64} AND is_ad = {ad:UInt8} AND end_bucket = {bucket:Int32}"
+            " AND sample_key = {key:Int64} AND conviva_session_id = {id:String} GROUP BY conviva_session_id",
+            params,
+            formats={"d": "bytes", "t": "bytes"},
         )
         if not rows:
             return None
@@ -495,10 +595,10 @@ class ClickHouseStore:
         return StoredTimeline(conviva_session_id, bytes(doc), bytes(timeline) or None)
 
     def purge_ended_before(self, cutoff_ms: int) -> int:
-        """Delete sessions (content and ad) and viewer lookups whose end is before ``cutoff_ms`` now
-        (the TTL does the same in merges). On a cluster the TTL alone applies the retention: every
-        node runs the purge, and a delete on every shard from every node each hour would only repeat
-        the TTL's work."""
+        """Delete sessions (content and ad), their documents and ids, and viewer lookups whose end is
+        before ``cutoff_ms`` now (the TTL does the same in merges). On a cluster the TTL alone applies
+        the retention: every node runs the purge, and a delete on every shard from every node each hour
+        would only repeat the TTL's work."""
         if self._cluster:
             return 0
         deleted = 0
@@ -515,6 +615,8 @@ class ClickHouseStore:
                     {"c": cutoff_ms},
                 )
             deleted += int(count)
-        self._command("DELETE FROM viewer_sessions WHERE end_ms < {c:Int64}", {"c": cutoff_ms})
+        for table in ("viewer_sessions", "session_docs", "session_ids"):  # the newest version is in `sessions`:
+            # a row of an older version that ended later is never read (reads check the current one)
+            self._command(f"DELETE FROM {table} WHERE end_ms < {{c:Int64}}", {"c": cutoff_ms})  # noqa: S608
         self._command("DELETE FROM tag_keys WHERE last_end_ms < {c:Int64}", {"c": cutoff_ms})
         return deleted
