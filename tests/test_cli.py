@@ -113,7 +113,8 @@ def wait_healthy(url: str, deadline_s: float = 60) -> None:
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)  # also after a non-200 answer (a server still starting), not a busy loop
     raise AssertionError("server did not come up")
 
 
