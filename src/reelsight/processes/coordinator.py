@@ -95,8 +95,8 @@ class _Link(FramedLink[wire.ToCoordinator]):
         elif isinstance(message, wire.Enter):
             if self._limit(message.id, functools.partial(coordinator.limits.in_flight.acquire, message.account_id)):
                 self._in_flight[message.account_id] += 1
-        elif self._in_flight[message.account_id] > 0:  # Leave
-            self._in_flight[message.account_id] -= 1
+        elif isinstance(message, wire.Leave) and self._in_flight[message.account_id] > 0:
+            self._in_flight[message.account_id] -= 1  # only what this link holds: a stray Leave frees nothing
             coordinator.limits.release(message.account_id)
 
     def _limit(self, ident: int, hit: functools.partial[None]) -> bool:
