@@ -7,6 +7,7 @@ and every refusal.
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
 
@@ -122,6 +123,34 @@ def test_a_rewritten_session_counts_once_with_its_new_values(
     body = get(client, acme, "/minutes-played", **window())
     assert [e["minutes_played"]["value"] for e in body["time_series"]] == [0.0, 3.0]
     assert counts(get(client, acme, "/attempts", **window())) == [0, 1]
+
+
+def moved(doc: dict[str, Any], end_ms: int, playing_ms: int) -> dict[str, Any]:
+    """The same session written again with another end and playing time."""
+    again: dict[str, Any] = json.loads(json.dumps(doc))
+    again["lifetime_metrics"]["playing_time_ms"] = playing_ms
+    again["timestamps"]["end"]["epoch_ms"] = end_ms
+    again["timestamps"]["end"]["iso_date"] = (
+        datetime.datetime.fromtimestamp(end_ms / 1000, datetime.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    )
+    return again
+
+
+def test_a_session_moved_between_hours_counts_once_where_it_ended_last(
+    client: httpx.Client, store: Store, acme: Credentials
+) -> None:
+    first = joined(T0 + 5, playing_ms=60_000)
+    put(store, acme, first)
+    put(store, acme, moved(first, T0 + H + 5, 120_000), moved(first, T0 + 7, 180_000))  # twice in one write: back
+    minutes = get(client, acme, "/minutes-played", **window())
+    assert [e["minutes_played"]["value"] for e in minutes["time_series"]] == [3.0, 0.0]
+    put(store, acme, moved(first, T0 + H + 9, 240_000))
+    assert counts(get(client, acme, "/attempts", **window())) == [0, 1]
+    minutes = get(client, acme, "/minutes-played", **window())
+    assert [e["minutes_played"]["value"] for e in minutes["time_series"]] == [0.0, 4.0]
+    by_id = get(client, acme, "/attempts", session_id=first["session_id"], **window())  # read from the sessions
+    assert counts(by_id) == [0, 1]
+    assert counts(get(client, acme, "/attempts", session_id="4242", **window())) == [0, 0]
 
 
 def test_filters_are_the_sessions_endpoints(client: httpx.Client, store: Store, acme: Credentials) -> None:

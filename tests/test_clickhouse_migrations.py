@@ -1,12 +1,15 @@
-"""ClickHouse schema upgrades: a database at the previous schema version (5: documents inside the
-session rows) opened with today's code is migrated to 6, and its sessions read as before: the sample,
-a ``session_id`` lookup, the viewer lookup and the timeline, content and ad sessions alike."""
+"""ClickHouse schema upgrades: a database at schema version 5 (documents inside the session rows, no
+time-ordered facts) opened with today's code is migrated to the current version, and its sessions read
+as before: the sample, a ``session_id`` lookup, the viewer lookup, the timeline and the aggregates,
+content and ad sessions alike."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
 
+from reelsight.aggregates.inputs import SUM_FIELDS
+from reelsight.query.aggregates import AggregateQuery
 from reelsight.query.parse import SessionQuery
 from reelsight.query.selection import selection
 from reelsight.query.viewer import ViewerQuery
@@ -33,7 +36,9 @@ def test_a_version_5_database_is_migrated_and_its_sessions_read_as_before(chdb_d
     assert isinstance(current, ClickHouseStore)
     client = current._client
     try:
-        for table in ("session_docs", "session_ids"):  # back to version 5, as an older release left it
+        for table in ("session_facts_copy", "session_ends_copy"):  # back to version 5, as an older release left it
+            client.command(f"DROP VIEW {table}")
+        for table in ("session_docs", "session_ids", "session_facts", "session_ends"):
             client.command(f"DROP TABLE {table}")
         client.command("TRUNCATE TABLE schema_migrations")
         client.insert("schema_migrations", [[v, 0] for v in range(1, 6)], ["version", "applied_ms"])
@@ -66,8 +71,13 @@ def test_a_version_5_database_is_migrated_and_its_sessions_read_as_before(chdb_d
 
         upgraded = ClickHouseStore(client, describe="upgraded", retention_days=3650)
         ((version,),) = client.query("SELECT max(version) FROM schema_migrations FINAL").result_rows
-        assert version == ch_schema.SCHEMA_VERSION == 6
+        assert version == ch_schema.SCHEMA_VERSION == 7
         window = SessionQuery(start_ms=NOW_MS - 40 * DAY, end_ms=NOW_MS, limit=1500)
+        hours = AggregateQuery(selection(window), origin_ms=NOW_MS - 48 * 3_600_000, bucket_ms=3_600_000)
+        attempts = SUM_FIELDS.index("attempts")
+        by_hour = {row.bucket: row.sums[attempts] for row in upgraded.aggregate(acme.id, hours)}
+        # the backfilled facts: the newest version of each content session only (the rewritten one at 40 h)
+        assert by_hour == {48 - i: 1 for i in (1, 3, 4, 5, 40)}
         expected = {r.conviva_session_id: r.doc for r in [*content[:1], rewritten, *content[2:]]}
         found = upgraded.sample_sessions(acme.id, selection(window))
         assert {s.conviva_session_id: s.doc for s in found} == expected
@@ -96,11 +106,15 @@ def test_a_version_5_database_is_migrated_and_its_sessions_read_as_before(chdb_d
         found = upgraded.sample_sessions(acme.id, selection(window))
         assert {s.conviva_session_id: s.doc for s in found}[again.conviva_session_id] == again.doc
         assert fresh.conviva_session_id in {s.conviva_session_id for s in found}
+        by_hour = {row.bucket: row.sums[attempts] for row in upgraded.aggregate(acme.id, hours)}
+        assert by_hour == {47: 2, 44: 1, 43: 1, 8: 1, -72: 1}  # session 3 moved from 3 h ago (45) to 5 days ago
         assert upgraded.purge_ended_before(NOW_MS - 30 * DAY) == 0
         assert upgraded.purge_ended_before(NOW_MS - 30 * 3_600_000) == 2  # the two rewritten ones, 40 h and 5 days
         left = {s.conviva_session_id for s in upgraded.sample_sessions(acme.id, selection(window))}
         assert left == {r.conviva_session_id for r in (*content[:1], *content[3:], fresh)}
-        for table in ("session_docs", "session_ids"):  # the purge reached the new tables too
+        by_hour = {row.bucket: row.sums[attempts] for row in upgraded.aggregate(acme.id, hours)}
+        assert by_hour == {47: 2, 44: 1, 43: 1}
+        for table in ("session_docs", "session_ids", "session_facts", "session_ends"):  # the purge reached them too
             ((oldest,),) = client.query(f"SELECT min(end_ms) FROM {table}").result_rows  # noqa: S608
             assert oldest >= NOW_MS - 30 * 3_600_000
     finally:

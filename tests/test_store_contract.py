@@ -316,9 +316,15 @@ def test_the_cluster_ddl_parses_and_replicates_every_table(shared_chdb_store: Cl
     assert all("ON CLUSTER reelsight" in s for s in statements if not s.startswith("INSERT"))
     replicated = [s for s in tables if "ReplicatedReplacingMergeTree" in s]
     # accounts, api_keys, schema_migrations, tag_keys; and the sharded sessions, ad_sessions, viewer_sessions,
-    # session_docs and session_ids
+    # session_docs, session_ids, session_facts and session_ends
     distributed = [s for s in tables if "Distributed(" in s]
-    assert len(replicated) == len(tables) - len(distributed) == 9
+    assert len(replicated) == len(tables) - len(distributed) == 11
+    views = [s for s in statements if s.startswith("CREATE MATERIALIZED VIEW")]
+    assert [v.split(" AS\n")[0] for v in views] == [
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS qoe.{t}_copy ON CLUSTER reelsight TO qoe.{t}_local"
+        for t in ("session_facts", "session_ends")
+    ]
+    assert all(v.endswith(" FROM qoe.sessions_local") for v in views)  # each shard copies its own inserts
     (tag_keys,) = [s for s in tables if "qoe.tag_keys " in s]
     assert "/clickhouse/tables/all/{database}/tag_keys" in tag_keys  # small: a full copy on every node
     (docs,) = [s for s in tables if s.startswith("CREATE TABLE IF NOT EXISTS qoe.session_docs_local")]
@@ -329,8 +335,12 @@ def test_the_cluster_ddl_parses_and_replicates_every_table(shared_chdb_store: Cl
         s for s in statements if s.startswith(("INSERT INTO qoe.session_docs ", "INSERT INTO qoe.session_ids "))
     ]
     assert len(backfills) == 4
+    v7_copies = ("INSERT INTO qoe.session_facts ", "INSERT INTO qoe.session_ends ")
+    copies = [s for s in statements if s.startswith(v7_copies)]
+    assert len(copies) == 2
+    assert all(" FROM qoe.sessions FINAL" in s for s in copies)  # v7's copies, likewise
     assert all(" FROM qoe.sessions FINAL" in s or " FROM qoe.ad_sessions FINAL" in s for s in backfills)
-    for table in ("sessions", "ad_sessions", "viewer_sessions", "session_docs", "session_ids"):
+    for table in ch_schema.SHARDED:
         (front,) = [s for s in distributed if f"qoe.{table} ON" in s]
         assert f"Distributed(reelsight, qoe, {table}_local, sipHash64(account_id, conviva_session_id))" in front
         (local,) = [s for s in tables if s.startswith(f"CREATE TABLE IF NOT EXISTS qoe.{table}_local")]

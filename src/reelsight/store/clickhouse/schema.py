@@ -389,6 +389,244 @@ WHERE doc != ''""",
     ]
 
 
+# The columns of v7's tables (``missing_session_columns`` checks that v7 creates them); the writer inserts
+# retractions into ``session_facts``, the views copy the rest.
+FACT_TABLE_COLUMNS: tuple[str, ...] = (
+    "account_id",
+    "end_bucket",
+    "sample_key",
+    "conviva_session_id",
+    "end_ms",
+    "is_ended",
+    "cdn",
+    "tags",
+    "is_exit_before_video_start",
+    "is_video_start_failure",
+    "is_video_start_failure_business",
+    "is_video_start_failure_tech",
+    "is_video_playback_failure",
+    "is_video_playback_failure_business",
+    "is_video_playback_failure_tech",
+    "d_ad_creative_id",
+    "d_ad_id",
+    "d_ad_media_file_api_framework",
+    "d_ad_planned_duration",
+    "d_ad_position",
+    "d_ad_sequence",
+    "d_ad_system",
+    "d_ad_technology",
+    "d_app_version",
+    "d_asn",
+    "d_asset",
+    "d_browser_name",
+    "d_browser_version",
+    "d_cdn_edge_group",
+    "d_cdn_edge_server",
+    "d_content_category",
+    "d_content_meta_channel",
+    "d_content_meta_show_title",
+    "d_content_session_id",
+    "d_device_hardware_type",
+    "d_device_manufacturer",
+    "d_device_marketing_name",
+    "d_device_model",
+    "d_device_name",
+    "d_device_os",
+    "d_device_os_family",
+    "d_device_os_version",
+    "d_geo_city_name",
+    "d_geo_continent_name",
+    "d_geo_country_code",
+    "d_geo_country_name",
+    "d_geo_dma",
+    "d_geo_postal_code",
+    "d_geo_state_code",
+    "d_geo_state_name",
+    "d_isp",
+    "d_platform_version",
+    "d_player_framework_name",
+    "d_player_framework_version",
+    "d_player_name",
+    "d_stream_url",
+    "d_video_asset_name",
+    "a_start_time_ms",
+    "a_playing_time_ms",
+    "a_rebuffering_time_ms",
+    "a_cir_time_ms",
+    "a_paused_time_ms",
+    "a_bitrate_bps_s",
+    "a_bitrate_weight_ms",
+    "a_framerate_fps_ms",
+    "a_framerate_weight_ms",
+    "a_complete_ms",
+    "a_length_ms",
+    "a_restart_time_ms",
+    "a_restarts",
+    "version",
+)
+END_COLUMNS: tuple[str, ...] = ("account_id", "sample_key", "conviva_session_id", "end_ms", "version")
+
+# 1 hour: the end-time bucket of ``session_facts`` (the same literal as in ``_v7``'s SQL).
+FACT_BUCKET_MS = 3_600_000
+
+
+def _v7() -> list[str]:
+    """Aggregates read a time-ordered copy of the content sessions' facts, and a rewrite retracts the copy
+    it moves away from.
+
+    - ``session_facts``: every column the metrics sum, group or filter by (flags, dimensions, CDNs,
+      tags, the v4 facts), ordered by ``(account_id, end_bucket, sample_key, conviva_session_id)``
+      (``end_bucket``: the end time in hours). A window reads the granules of its hours only; in
+      ``sessions`` (ordered by identity) every window read every row of the account. Content sessions
+      only (the metrics cover them); no document, no ids (a ``session_id`` / ``client_id`` filter reads
+      ``sessions``, through its bloom filters).
+    - ``session_ends``: the last end of every content session, ordered by identity in granules of 256
+      rows, so the lookup of a written chunk reads a few rows per session, not the table.
+    - Both filled by materialized views from every block inserted into ``sessions`` (the engine copies
+      the columns: no second encoding in Python), and here from the sessions already stored (the v4
+      columns' DEFAULTs compute the facts of rows written before v4). A row inserted between a view's
+      creation and the copy arrives twice, with one key and version: one row.
+    - A rewrite that moves a session to another hour would leave its old row behind (a different
+      key), counted in the old hour's window: before inserting a chunk the writer looks up the
+      sessions' last ends in ``session_ends`` and writes a retraction under each old key
+      (``is_ended = 0``, the new version), which ``FINAL`` keeps instead of the old row and every
+      aggregate skips."""
+    return [
+        """CREATE TABLE IF NOT EXISTS session_facts (
+  account_id UInt64,
+  end_bucket Int32,
+  sample_key Int64,
+  conviva_session_id String,
+  end_ms Int64,
+  is_ended UInt8,
+  cdn Array(String),
+  tags Map(String, String),
+  is_exit_before_video_start UInt8,
+  is_video_start_failure UInt8,
+  is_video_start_failure_business UInt8,
+  is_video_start_failure_tech UInt8,
+  is_video_playback_failure UInt8,
+  is_video_playback_failure_business UInt8,
+  is_video_playback_failure_tech UInt8,
+  d_ad_creative_id String,
+  d_ad_id String,
+  d_ad_media_file_api_framework LowCardinality(String),
+  d_ad_planned_duration LowCardinality(String),
+  d_ad_position LowCardinality(String),
+  d_ad_sequence LowCardinality(String),
+  d_ad_system LowCardinality(String),
+  d_ad_technology LowCardinality(String),
+  d_app_version LowCardinality(String),
+  d_asn LowCardinality(String),
+  d_asset String,
+  d_browser_name LowCardinality(String),
+  d_browser_version LowCardinality(String),
+  d_cdn_edge_group LowCardinality(String),
+  d_cdn_edge_server String,
+  d_content_category LowCardinality(String),
+  d_content_meta_channel LowCardinality(String),
+  d_content_meta_show_title String,
+  d_content_session_id String,
+  d_device_hardware_type LowCardinality(String),
+  d_device_manufacturer LowCardinality(String),
+  d_device_marketing_name LowCardinality(String),
+  d_device_model LowCardinality(String),
+  d_device_name LowCardinality(String),
+  d_device_os LowCardinality(String),
+  d_device_os_family LowCardinality(String),
+  d_device_os_version LowCardinality(String),
+  d_geo_city_name LowCardinality(String),
+  d_geo_continent_name LowCardinality(String),
+  d_geo_country_code LowCardinality(String),
+  d_geo_country_name LowCardinality(String),
+  d_geo_dma LowCardinality(String),
+  d_geo_postal_code LowCardinality(String),
+  d_geo_state_code LowCardinality(String),
+  d_geo_state_name LowCardinality(String),
+  d_isp LowCardinality(String),
+  d_platform_version LowCardinality(String),
+  d_player_framework_name LowCardinality(String),
+  d_player_framework_version LowCardinality(String),
+  d_player_name LowCardinality(String),
+  d_stream_url String,
+  d_video_asset_name String,
+  a_start_time_ms Int64,
+  a_playing_time_ms Int64,
+  a_rebuffering_time_ms Int64,
+  a_cir_time_ms Int64,
+  a_paused_time_ms Int64,
+  a_bitrate_bps_s Int64,
+  a_bitrate_weight_ms Int64,
+  a_framerate_fps_ms Int64,
+  a_framerate_weight_ms Int64,
+  a_complete_ms Int64,
+  a_length_ms Int64,
+  a_restart_time_ms Int64,
+  a_restarts Int64,
+  version UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (account_id, end_bucket, sample_key, conviva_session_id)
+TTL toDateTime(intDiv(end_ms, 1000)) + INTERVAL 31 DAY""",
+        """CREATE TABLE IF NOT EXISTS session_ends (
+  account_id UInt64,
+  sample_key Int64,
+  conviva_session_id String,
+  end_ms Int64,
+  version UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (account_id, sample_key, conviva_session_id)
+TTL toDateTime(intDiv(end_ms, 1000)) + INTERVAL 31 DAY
+SETTINGS index_granularity = 256""",
+        """CREATE MATERIALIZED VIEW IF NOT EXISTS session_facts_copy TO session_facts AS
+SELECT account_id, toInt32(intDiv(end_ms, 3600000)) AS end_bucket, sample_key, conviva_session_id, end_ms,
+  is_ended, cdn, tags, is_exit_before_video_start, is_video_start_failure, is_video_start_failure_business,
+  is_video_start_failure_tech, is_video_playback_failure, is_video_playback_failure_business,
+  is_video_playback_failure_tech, d_ad_creative_id, d_ad_id, d_ad_media_file_api_framework,
+  d_ad_planned_duration, d_ad_position, d_ad_sequence, d_ad_system, d_ad_technology, d_app_version, d_asn,
+  d_asset, d_browser_name, d_browser_version, d_cdn_edge_group, d_cdn_edge_server, d_content_category,
+  d_content_meta_channel, d_content_meta_show_title, d_content_session_id, d_device_hardware_type,
+  d_device_manufacturer, d_device_marketing_name, d_device_model, d_device_name, d_device_os,
+  d_device_os_family, d_device_os_version, d_geo_city_name, d_geo_continent_name, d_geo_country_code,
+  d_geo_country_name, d_geo_dma, d_geo_postal_code, d_geo_state_code, d_geo_state_name, d_isp,
+  d_platform_version, d_player_framework_name, d_player_framework_version, d_player_name, d_stream_url,
+  d_video_asset_name, a_start_time_ms, a_playing_time_ms, a_rebuffering_time_ms, a_cir_time_ms,
+  a_paused_time_ms, a_bitrate_bps_s, a_bitrate_weight_ms, a_framerate_fps_ms, a_framerate_weight_ms,
+  a_complete_ms, a_length_ms, a_restart_time_ms, a_restarts, version FROM sessions""",
+        """CREATE MATERIALIZED VIEW IF NOT EXISTS session_ends_copy TO session_ends AS
+SELECT account_id, sample_key, conviva_session_id, end_ms, version FROM sessions""",
+        """INSERT INTO session_facts (account_id, end_bucket, sample_key, conviva_session_id, end_ms, is_ended, cdn,
+  tags, is_exit_before_video_start, is_video_start_failure, is_video_start_failure_business,
+  is_video_start_failure_tech, is_video_playback_failure, is_video_playback_failure_business,
+  is_video_playback_failure_tech, d_ad_creative_id, d_ad_id, d_ad_media_file_api_framework,
+  d_ad_planned_duration, d_ad_position, d_ad_sequence, d_ad_system, d_ad_technology, d_app_version, d_asn,
+  d_asset, d_browser_name, d_browser_version, d_cdn_edge_group, d_cdn_edge_server, d_content_category,
+  d_content_meta_channel, d_content_meta_show_title, d_content_session_id, d_device_hardware_type,
+  d_device_manufacturer, d_device_marketing_name, d_device_model, d_device_name, d_device_os,
+  d_device_os_family, d_device_os_version, d_geo_city_name, d_geo_continent_name, d_geo_country_code,
+  d_geo_country_name, d_geo_dma, d_geo_postal_code, d_geo_state_code, d_geo_state_name, d_isp,
+  d_platform_version, d_player_framework_name, d_player_framework_version, d_player_name, d_stream_url,
+  d_video_asset_name, a_start_time_ms, a_playing_time_ms, a_rebuffering_time_ms, a_cir_time_ms,
+  a_paused_time_ms, a_bitrate_bps_s, a_bitrate_weight_ms, a_framerate_fps_ms, a_framerate_weight_ms,
+  a_complete_ms, a_length_ms, a_restart_time_ms, a_restarts, version)
+SELECT account_id, toInt32(intDiv(end_ms, 3600000)), sample_key, conviva_session_id, end_ms, is_ended, cdn,
+  tags, is_exit_before_video_start, is_video_start_failure, is_video_start_failure_business,
+  is_video_start_failure_tech, is_video_playback_failure, is_video_playback_failure_business,
+  is_video_playback_failure_tech, d_ad_creative_id, d_ad_id, d_ad_media_file_api_framework,
+  d_ad_planned_duration, d_ad_position, d_ad_sequence, d_ad_system, d_ad_technology, d_app_version, d_asn,
+  d_asset, d_browser_name, d_browser_version, d_cdn_edge_group, d_cdn_edge_server, d_content_category,
+  d_content_meta_channel, d_content_meta_show_title, d_content_session_id, d_device_hardware_type,
+  d_device_manufacturer, d_device_marketing_name, d_device_model, d_device_name, d_device_os,
+  d_device_os_family, d_device_os_version, d_geo_city_name, d_geo_continent_name, d_geo_country_code,
+  d_geo_country_name, d_geo_dma, d_geo_postal_code, d_geo_state_code, d_geo_state_name, d_isp,
+  d_platform_version, d_player_framework_name, d_player_framework_version, d_player_name, d_stream_url,
+  d_video_asset_name, a_start_time_ms, a_playing_time_ms, a_rebuffering_time_ms, a_cir_time_ms,
+  a_paused_time_ms, a_bitrate_bps_s, a_bitrate_weight_ms, a_framerate_fps_ms, a_framerate_weight_ms,
+  a_complete_ms, a_length_ms, a_restart_time_ms, a_restarts, version FROM sessions FINAL""",
+        """INSERT INTO session_ends (account_id, sample_key, conviva_session_id, end_ms, version)
+SELECT account_id, sample_key, conviva_session_id, end_ms, version FROM sessions FINAL""",
+    ]
+
+
 # Append only: a released migration is never edited, reordered or removed.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     tuple(_v1()),
@@ -397,6 +635,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     tuple(_v4()),
     tuple(_v5()),
     tuple(_v6()),
+    tuple(_v7()),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -424,13 +663,22 @@ def missing_session_columns() -> list[str]:
     """Columns the code's dimension and flag tables expect that no migration creates: a dimension
     added to the table needs a migration here (``tests`` check that none is missing)."""
     created = "\n".join("\n".join(m) for m in MIGRATIONS)
-    return [c for c in (*SESSION_COLUMNS, *DOC_COLUMNS, *ID_COLUMNS) if f"\n  {c} " not in created]
+    written = (*SESSION_COLUMNS, *DOC_COLUMNS, *ID_COLUMNS, *FACT_TABLE_COLUMNS, *END_COLUMNS)
+    return [c for c in written if f"\n  {c} " not in created]
 
 
 # The newest second a ClickHouse DateTime holds (2106-02-07): a TTL past it would wrap around to 1970
 # and expire every row, so the retention's expiry is clamped to it (36,500 days keeps sessions forever).
 MAX_DATETIME_S = 4_294_967_295
-SHARDED: tuple[str, ...] = ("sessions", "ad_sessions", "viewer_sessions", "session_docs", "session_ids")  # stored
+SHARDED: tuple[str, ...] = (  # stored
+    "sessions",
+    "ad_sessions",
+    "viewer_sessions",
+    "session_docs",
+    "session_ids",
+    "session_facts",
+    "session_ends",
+)
 # as <table>_local on a cluster, read through a Distributed <table>; all sharded by one key, so a session's
 # document, lookup rows and every version of it live on one shard
 SHARDING_KEY = "sipHash64(account_id, conviva_session_id)"
@@ -453,8 +701,10 @@ _CREATE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+) \(")
 _ALTER = re.compile(r"^ALTER TABLE (\w+) ")
 _ENGINE = re.compile(r"ENGINE = ReplacingMergeTree(?:\((\w+)\))?")
 _INSERT = re.compile(r"^INSERT INTO (\w+) ")
+_VIEW = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS\n(.*) FROM (\w+)$", re.DOTALL)
 _TABLE_NAME = re.compile(r"\b(INTO|FROM) (\w+)\b")
-_CLUSTER_BACKFILLS = ("session_docs", "session_ids")  # v6's copies the cluster DDL runs too
+_CLUSTER_BACKFILLS = ("session_docs", "session_ids", "session_facts", "session_ends")  # v6's and v7's copies the
+# cluster DDL runs too
 
 
 def _local(table: str) -> str:
@@ -491,6 +741,12 @@ def cluster_ddl(cluster: str, database: str) -> list[str]:
                 out.append(_ALTER.sub(f"ALTER TABLE {database}.{_local(table)} {on} ", statement))
                 if table in SHARDED:  # the Distributed table shows the same columns
                     out.append(_ALTER.sub(f"ALTER TABLE {database}.{table} {on} ", statement))
+            elif view := _VIEW.match(statement):  # on every node, from the local table to the local table
+                name, target, select, source = view.groups()
+                out.append(
+                    f"CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.{name} {on} TO {database}.{_local(target)} AS\n"
+                    f"{select} FROM {database}.{_local(source)}"
+                )
             elif (target := _INSERT.match(statement)) and target.group(1) in _CLUSTER_BACKFILLS:
                 # Without them an upgraded cluster's older sessions would have no documents: through the
                 # Distributed tables (the same sharding key: each row lands on its session's shard). On

@@ -38,6 +38,8 @@ from reelsight.store.base import (
 from reelsight.store.clickhouse.schema import (
     DOC_BUCKET_MS,
     DOC_COLUMNS,
+    FACT_BUCKET_MS,
+    FACT_TABLE_COLUMNS,
     ID_COLUMNS,
     MIGRATIONS,
     SESSION_COLUMNS,
@@ -73,6 +75,23 @@ _DOCS = (
     " argMax(viewer_split, version), argMax(viewer_id, version) FROM session_docs"
     " WHERE account_id = {account:UInt64} AND is_ad = {ad:UInt8} AND "
 )
+
+
+# A retraction: the old key of a session moved to another hour, not ended (skipped by every aggregate).
+_RETRACTION: tuple[object, ...] = tuple(
+    [] if c == "cdn" else {} if c == "tags" else "" if c.startswith("d_") else 0 for c in FACT_TABLE_COLUMNS
+)
+_LAST_ENDS = (
+    "SELECT sample_key, conviva_session_id, argMax(end_ms, version) FROM session_ends"
+    " WHERE account_id = {account:UInt64} AND sample_key IN {keys:Array(Int64)} GROUP BY sample_key, conviva_session_id"
+)
+
+
+def _retraction(account_id: int, sample: int, conviva_session_id: str, end_ms: int, version: int) -> list[object]:
+    row = list(_RETRACTION)
+    row[:5] = [account_id, end_ms // FACT_BUCKET_MS, sample, conviva_session_id, end_ms]
+    row[-1] = version
+    return row
 
 
 def _version() -> int:
@@ -137,6 +156,7 @@ class ClickHouseStore:
         self._cluster = cluster
         self._read_settings = {"max_execution_time": max(1, round(read_timeout_s))}
         self._account_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._migrate(retention_days)
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -230,6 +250,8 @@ class ClickHouseStore:
             "tag_keys",
             "session_docs",
             "session_ids",
+            "session_facts",
+            "session_ends",
         ):
             self._command(f"TRUNCATE TABLE {table}")
 
@@ -370,37 +392,61 @@ class ClickHouseStore:
 
     def write_sessions(self, account_id: int, records: Iterable[SessionRecord]) -> int:
         """Insert ended sessions in chunks of ``INSERT_CHUNK``; a session written again replaces the
-        account's session with the same conviva_session_id (the newest version wins)."""
+        account's session with the same conviva_session_id (the newest version wins). One writer at a
+        time per store: a chunk's lookup of the last ends must see the chunk written before it."""
         account_id = require_account_scope(account_id)
         written = 0
         iterator: Iterator[SessionRecord] = iter(records)
-        while chunk := list(itertools.islice(iterator, INSERT_CHUNK)):
-            version = _version()
-            rows: dict[str, list[list[object]]] = {"sessions": [], "ad_sessions": []}
-            docs: list[list[object]] = []
-            ids: list[list[object]] = []
-            lookups: list[list[object]] = []
-            for i, r in enumerate(chunk):
-                rows["ad_sessions" if r.is_ad else "sessions"].append(self._row(account_id, r, version + i))
-                kind: list[object] = [account_id, int(r.is_ad)]
-                bucket = r.end_ms // DOC_BUCKET_MS
-                docs.append([*kind, bucket, r.sample_key, r.conviva_session_id, r.end_ms, r.viewer_id, r.viewer_split])
-                docs[-1] += [r.doc, r.timeline or b"", version + i]
-                ids.append([*kind, r.session_id, r.conviva_session_id, r.sample_key, r.end_ms, version + i])
-                if not r.is_ad:
-                    row: list[object] = [r.end_ms, r.sample_key, r.conviva_session_id, version + i]
-                    lookups += [[account_id, key, *row] for key in viewer_lookups(r.viewer_id, r.ips)]
-            # Documents and ids before the sessions: a session a read can pick always has its document.
-            self._insert("session_docs", docs, DOC_COLUMNS)
-            self._insert("session_ids", ids, ID_COLUMNS)
-            for table, table_rows in rows.items():
-                if table_rows:
-                    self._insert(table, table_rows, SESSION_COLUMNS)
-            if lookups:  # after the sessions: a lookup row never names a session not yet written
-                self._insert("viewer_sessions", lookups, _VIEWER_COLUMNS)
-            self._note_tag_keys(account_id, chunk)
-            written += len(chunk)
+        with self._write_lock:
+            while chunk := list(itertools.islice(iterator, INSERT_CHUNK)):
+                self._write_chunk(account_id, chunk, _version())
+                written += len(chunk)
         return written
+
+    def _write_chunk(self, account_id: int, chunk: list[SessionRecord], version: int) -> None:
+        rows: dict[str, list[list[object]]] = {"sessions": [], "ad_sessions": []}
+        docs: list[list[object]] = []
+        ids: list[list[object]] = []
+        lookups: list[list[object]] = []
+        retractions: list[list[object]] = []
+        last_end = self._last_ends(account_id, [r for r in chunk if not r.is_ad])
+        for i, r in enumerate(chunk):
+            rows["ad_sessions" if r.is_ad else "sessions"].append(self._row(account_id, r, version + i))
+            kind: list[object] = [account_id, int(r.is_ad)]
+            bucket = r.end_ms // DOC_BUCKET_MS
+            docs.append([*kind, bucket, r.sample_key, r.conviva_session_id, r.end_ms, r.viewer_id, r.viewer_split])
+            docs[-1] += [r.doc, r.timeline or b"", version + i]
+            ids.append([*kind, r.session_id, r.conviva_session_id, r.sample_key, r.end_ms, version + i])
+            if not r.is_ad:
+                identity = (r.sample_key, r.conviva_session_id)
+                before = last_end.get(identity)
+                if before is not None and before // FACT_BUCKET_MS != r.end_ms // FACT_BUCKET_MS:
+                    retractions.append(_retraction(account_id, r.sample_key, r.conviva_session_id, before, version + i))
+                last_end[identity] = r.end_ms  # a session twice in one chunk: its second write moves from the first
+                lookup_row: list[object] = [r.end_ms, r.sample_key, r.conviva_session_id, version + i]
+                lookups += [[account_id, key, *lookup_row] for key in viewer_lookups(r.viewer_id, r.ips)]
+        # Documents and ids before the sessions: a session a read can pick always has its document.
+        self._insert("session_docs", docs, DOC_COLUMNS)
+        self._insert("session_ids", ids, ID_COLUMNS)
+        if retractions:  # before the sessions, whose views copy the new facts and last ends: a chunk retried
+            # after a failure between the two looks up the same old ends and retracts them again
+            self._insert("session_facts", retractions, FACT_TABLE_COLUMNS)
+        for table, table_rows in rows.items():
+            if table_rows:
+                self._insert(table, table_rows, SESSION_COLUMNS)
+        if lookups:  # after the sessions: a lookup row never names a session not yet written
+            self._insert("viewer_sessions", lookups, _VIEWER_COLUMNS)
+        self._note_tag_keys(account_id, chunk)
+
+    def _last_ends(self, account_id: int, records: list[SessionRecord]) -> dict[tuple[int, str], int]:
+        """The end of the newest stored version of each content session of ``records`` that is stored."""
+        if not records:
+            return {}
+        try:
+            found = self._query(_LAST_ENDS, {"account": account_id, "keys": sorted({r.sample_key for r in records})})
+        except ReadTimeout as exc:  # a write's failure (the writer retries the chunk), not a read's
+            raise StorageFailure(f"{self.describe} could not look up the sessions' last ends: {exc}") from exc
+        return {(int(k), str(i)): int(e) for k, i, e in found}
 
     def _note_tag_keys(self, account_id: int, chunk: Sequence[SessionRecord]) -> None:
         """One small row per key and day of the chunk, after its sessions (a failure between the two
@@ -533,8 +579,10 @@ class ClickHouseStore:
         return found[: query.limit]
 
     def aggregate(self, account_id: int, query: AggregateQuery) -> list[AggregateRow]:
-        """Sums per bucket and group, computed natively: one ``GROUP BY`` over the account's current
-        session versions (``FINAL``) in the window."""
+        """Sums per bucket and group, computed natively: one ``GROUP BY`` over the current versions
+        (``FINAL``) of the account's content sessions in the window, in ``session_facts`` (the window's
+        hours only), or in ``sessions`` when a ``session_id`` / ``client_id`` filter names the candidates
+        (``session_facts`` has no ids; the bloom filters find them)."""
         sel = query.selection
         params: dict[str, object] = {
             "account": require_account_scope(account_id),
@@ -556,10 +604,17 @@ class ClickHouseStore:
             by = f"arrayJoin(if(empty({group.name}), [''], arrayDistinct({group.name})))"
         else:
             by = group.column
+        if sel.by_id:
+            source = "sessions FINAL WHERE account_id = {account:UInt64}"
+        else:
+            params |= {"first": sel.start_ms // FACT_BUCKET_MS, "last": (sel.end_ms - 1) // FACT_BUCKET_MS}
+            source = (
+                "session_facts FINAL WHERE account_id = {account:UInt64}"
+                " AND end_bucket >= {first:Int32} AND end_bucket <= {last:Int32}"
+            )
         rows = self._query(
-            f"SELECT {bucket} AS b, {by} AS g, {_SUMS} FROM sessions FINAL"  # noqa: S608 - fixed identifiers
-            " WHERE account_id = {account:UInt64} AND end_ms >= {start:Int64} AND end_ms < {end:Int64}"
-            f" AND {where} GROUP BY b, g",
+            f"SELECT {bucket} AS b, {by} AS g, {_SUMS} FROM {source}"  # noqa: S608 - fixed identifiers
+            f" AND end_ms >= {{start:Int64}} AND end_ms < {{end:Int64}} AND {where} GROUP BY b, g",
             params,
         )
         return [AggregateRow(int(r[0]), str(r[1]), tuple(int(v) for v in r[2:])) for r in rows]
@@ -595,7 +650,7 @@ class ClickHouseStore:
         return StoredTimeline(conviva_session_id, bytes(doc), bytes(timeline) or None)
 
     def purge_ended_before(self, cutoff_ms: int) -> int:
-        """Delete sessions (content and ad), their documents and ids, and viewer lookups whose end is
+        """Delete sessions (content and ad), their documents, ids, facts and last ends, and viewer lookups whose end is
         before ``cutoff_ms`` now (the TTL does the same in merges). On a cluster the TTL alone applies
         the retention: every node runs the purge, and a delete on every shard from every node each hour
         would only repeat the TTL's work."""
@@ -615,8 +670,16 @@ class ClickHouseStore:
                     {"c": cutoff_ms},
                 )
             deleted += int(count)
-        for table in ("viewer_sessions", "session_docs", "session_ids"):  # the newest version is in `sessions`:
-            # a row of an older version that ended later is never read (reads check the current one)
+        for table in ("viewer_sessions", "session_docs", "session_ids", "session_ends"):  # the newest version is
+            # in `sessions`: a row of an older version that ended later is never read (reads check the current one)
             self._command(f"DELETE FROM {table} WHERE end_ms < {{c:Int64}}", {"c": cutoff_ms})  # noqa: S608
+        # Facts as sessions: every version of a key whose newest one expired (a retraction carries the end
+        # of the row it retracts, and shares its fate)
+        self._command(
+            "DELETE FROM session_facts WHERE (account_id, end_bucket, sample_key, conviva_session_id) IN (SELECT"
+            " account_id, end_bucket, sample_key, conviva_session_id FROM session_facts FINAL"
+            " WHERE end_ms < {c:Int64})",
+            {"c": cutoff_ms},
+        )
         self._command("DELETE FROM tag_keys WHERE last_end_ms < {c:Int64}", {"c": cutoff_ms})
         return deleted
