@@ -119,3 +119,32 @@ def test_a_version_5_database_is_migrated_and_its_sessions_read_as_before(chdb_d
             assert oldest >= NOW_MS - 30 * 3_600_000
     finally:
         current.close()
+
+
+def test_an_upgrade_keeps_the_sessions_older_than_31_days_of_a_longer_retention(chdb_dir: str) -> None:
+    """The new tables are created with a 31-day TTL (frozen SQL); with a longer retention their copies of
+    older sessions must survive the migration (the retention's TTL is set before each copy)."""
+    url = StoreUrl("chdb", path=chdb_dir, database="t" + uuid.uuid4().hex[:16])
+    current = open_clickhouse(url, read_timeout_s=10, retention_days=3650)
+    assert isinstance(current, ClickHouseStore)
+    client = current._client
+    try:
+        for view in ("session_facts_copy", "session_ends_copy"):  # back to version 6
+            client.command(f"DROP VIEW {view}")
+        for table in ("session_facts", "session_ends"):
+            client.command(f"DROP TABLE {table}")
+        client.command("TRUNCATE TABLE schema_migrations")
+        client.insert("schema_migrations", [[v, 0] for v in range(1, 7)], ["version", "applied_ms"])
+        acme = add_account(current, "acme").account
+        old = to_record(make_doc(session_id="1", end_ms=NOW_MS - 40 * DAY))  # well past 31 days from today too
+        client.insert("sessions", [ClickHouseStore._row(acme.id, old, 1000)], ch_schema.SESSION_COLUMNS)
+
+        upgraded = ClickHouseStore(client, describe="upgraded", retention_days=3650)
+        window = SessionQuery(start_ms=NOW_MS - 60 * DAY, end_ms=NOW_MS, limit=10)
+        (row,) = upgraded.aggregate(acme.id, AggregateQuery(selection(window), origin_ms=0, bucket_ms=None))
+        assert row.sums[SUM_FIELDS.index("attempts")] == 1
+        for table in ("session_facts", "session_ends"):
+            ((count,),) = client.query(f"SELECT count() FROM {table}").result_rows  # noqa: S608
+            assert count == 1
+    finally:
+        current.close()

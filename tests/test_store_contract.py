@@ -448,8 +448,12 @@ def test_a_viewers_sessions_by_viewer_id_or_address_newest_first(store: Store) -
     acme, other = add_account(store, "acme").account, add_account(store, "other").account
     v6 = "2001:db8::7"
 
-    def doc(sid: str, days_ago: float, viewer: str | None, ip: str, ipv6: str = "") -> SessionRecord:
-        paths = {"network_info.ip": ip, "network_info.ipv6": ipv6}
+    def doc(
+        sid: str, days_ago: float, viewer: str | None, ip: str, ipv6: str = "", ended: bool = True
+    ) -> SessionRecord:
+        paths: dict[str, object] = {"network_info.ip": ip, "network_info.ipv6": ipv6}
+        if not ended:
+            paths |= {"status_info.is_ended": False, "status_info.ended_status": ""}
         return to_record(
             make_doc(
                 client_id="9.9.9.9",
@@ -487,6 +491,12 @@ def test_a_viewers_sessions_by_viewer_id_or_address_newest_first(store: Store) -
     assert _viewer(store, acme.id, "viewer_id", "alice") == ["9.9.9.9.1", "9.9.9.9.2"]
     assert _viewer(store, acme.id, "viewer_id", "carol") == ["9.9.9.9.3"]
     assert _viewer(store, acme.id, "ip", "203.0.113.7") == ["9.9.9.9.1", "9.9.9.9.4"]
+    store.write_sessions(acme.id, [doc("4", 1, "dave", "192.0.2.2")])  # the same end, another viewer and address
+    assert _viewer(store, acme.id, "ip", "203.0.113.7") == ["9.9.9.9.1"]
+    assert _viewer(store, acme.id, "viewer_id", "bob") == []
+    assert _viewer(store, acme.id, "ip", "192.0.2.2") == _viewer(store, acme.id, "viewer_id", "dave") == ["9.9.9.9.4"]
+    store.write_sessions(acme.id, [doc("2", 3, "alice", "198.51.100.1", ended=False)])  # no longer ended: not listed
+    assert _viewer(store, acme.id, "viewer_id", "alice") == ["9.9.9.9.1"]
     store.purge_ended_before(NOW_MS - DAY // 2)
     assert _viewer(store, acme.id, "viewer_id", "alice") == ["9.9.9.9.1"]
 

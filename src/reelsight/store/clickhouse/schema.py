@@ -464,7 +464,7 @@ FACT_TABLE_COLUMNS: tuple[str, ...] = (
     "a_restarts",
     "version",
 )
-END_COLUMNS: tuple[str, ...] = ("account_id", "sample_key", "conviva_session_id", "end_ms", "version")
+END_COLUMNS: tuple[str, ...] = ("account_id", "sample_key", "conviva_session_id", "end_ms", "is_ended", "version")
 
 # 1 hour: the end-time bucket of ``session_facts`` (the same literal as in ``_v7``'s SQL).
 FACT_BUCKET_MS = 3_600_000
@@ -480,8 +480,10 @@ def _v7() -> list[str]:
       ``sessions`` (ordered by identity) every window read every row of the account. Content sessions
       only (the metrics cover them); no document, no ids (a ``session_id`` / ``client_id`` filter reads
       ``sessions``, through its bloom filters).
-    - ``session_ends``: the last end of every content session, ordered by identity in granules of 256
-      rows, so the lookup of a written chunk reads a few rows per session, not the table.
+    - ``session_ends``: the last end (and version, and whether it ended) of every content session,
+      ordered by identity in granules of 256 rows, so the lookup of a written chunk reads a few rows per
+      session, not the table; the viewer lookup checks its candidates' versions here too (a lookup
+      row answers only while its version is the session's newest).
     - Both filled by materialized views from every block inserted into ``sessions`` (the engine copies
       the columns: no second encoding in Python), and here from the sessions already stored (the v4
       columns' DEFAULTs compute the facts of rows written before v4). A row inserted between a view's
@@ -572,6 +574,7 @@ TTL toDateTime(intDiv(end_ms, 1000)) + INTERVAL 31 DAY""",
   sample_key Int64,
   conviva_session_id String,
   end_ms Int64,
+  is_ended UInt8,
   version UInt64
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (account_id, sample_key, conviva_session_id)
@@ -593,7 +596,7 @@ SELECT account_id, toInt32(intDiv(end_ms, 3600000)) AS end_bucket, sample_key, c
   a_paused_time_ms, a_bitrate_bps_s, a_bitrate_weight_ms, a_framerate_fps_ms, a_framerate_weight_ms,
   a_complete_ms, a_length_ms, a_restart_time_ms, a_restarts, version FROM sessions""",
         """CREATE MATERIALIZED VIEW IF NOT EXISTS session_ends_copy TO session_ends AS
-SELECT account_id, sample_key, conviva_session_id, end_ms, version FROM sessions""",
+SELECT account_id, sample_key, conviva_session_id, end_ms, is_ended, version FROM sessions""",
         """INSERT INTO session_facts (account_id, end_bucket, sample_key, conviva_session_id, end_ms, is_ended, cdn,
   tags, is_exit_before_video_start, is_video_start_failure, is_video_start_failure_business,
   is_video_start_failure_tech, is_video_playback_failure, is_video_playback_failure_business,
@@ -622,8 +625,8 @@ SELECT account_id, toInt32(intDiv(end_ms, 3600000)), sample_key, conviva_session
   d_video_asset_name, a_start_time_ms, a_playing_time_ms, a_rebuffering_time_ms, a_cir_time_ms,
   a_paused_time_ms, a_bitrate_bps_s, a_bitrate_weight_ms, a_framerate_fps_ms, a_framerate_weight_ms,
   a_complete_ms, a_length_ms, a_restart_time_ms, a_restarts, version FROM sessions FINAL""",
-        """INSERT INTO session_ends (account_id, sample_key, conviva_session_id, end_ms, version)
-SELECT account_id, sample_key, conviva_session_id, end_ms, version FROM sessions FINAL""",
+        """INSERT INTO session_ends (account_id, sample_key, conviva_session_id, end_ms, is_ended, version)
+SELECT account_id, sample_key, conviva_session_id, end_ms, is_ended, version FROM sessions FINAL""",
     ]
 
 

@@ -57,18 +57,6 @@ _KEY_COLS = "key_id, account_id, secret_hash, disabled, created_ms"
 _FLAG_FIELDS = frozenset(FLAG_PARAMS)
 DAY_MS = 86_400_000
 _VIEWER_COLUMNS = ("account_id", "lookup", "end_ms", "sample_key", "conviva_session_id", "version")
-# A viewer lookup row is checked against the session's current version: the same end, and the viewer
-# id (in ``sessions``) or an address the newest document still has (a row left by a session rewritten
-# since never answers).
-_VIEWER_CHECK = {
-    "viewer_id": (" AND viewer_id = {value:String}", ""),
-    # compared as addresses, not text ("2001:db8::7" is "2001:0db8:0000::7"; IPv4 as its mapped IPv6)
-    "ip": (
-        "",
-        " HAVING toIPv6OrNull({value:String}) IN (toIPv6OrNull(JSONExtractString(d, 'network_info', 'ip')),"
-        " toIPv6OrNull(JSONExtractString(d, 'network_info', 'ipv6')))",
-    ),
-}
 # The newest version of each addressed document (argMax: correct before merges, as FINAL would be).
 _DOCS = (
     "SELECT conviva_session_id, argMax(end_ms, version) AS e, argMax(doc, version) AS d,"
@@ -181,6 +169,9 @@ class ClickHouseStore:
             if version in applied:
                 continue
             for statement in statements:
+                if statement.startswith("INSERT INTO "):  # a backfill: its table's TTL first (a new table has
+                    # the literal 31 days of its CREATE, which would expire older copied rows with a longer retention)
+                    self._set_ttl(retention_days)
                 self._command(statement)
             self._insert("schema_migrations", [[version, time.time_ns() // 1_000_000]], ["version", "applied_ms"])
         self._set_ttl(retention_days)
@@ -194,7 +185,7 @@ class ClickHouseStore:
                 "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
                 {"t": f"{table}_local" if self._cluster else table},
             )
-            if rows and wanted in rows[0][0].replace(" ", ""):
+            if not rows or wanted in rows[0][0].replace(" ", ""):  # not there yet (a later migration creates it)
                 continue
             self._command(ttl_statement(table, retention_days, self._cluster))
 
@@ -539,26 +530,28 @@ class ClickHouseStore:
 
     def viewer_sessions(self, account_id: int, query: ViewerQuery) -> list[StoredSession]:
         """One viewer's content sessions in the window, newest first: the lookup rows name the
-        candidates (``viewer_sessions``), each checked against its session's current version, whose
-        document is then read by key (bucket and sample key, as the sample reads them)."""
+        candidates (``viewer_sessions``); a row answers only while its version is its session's newest
+        and that version ended (``session_ends``: a row left by a rewritten session, whose viewer id or
+        address may have changed, never answers). The documents are then read by key (bucket and
+        sample key, as the sample reads them)."""
         params: dict[str, object] = {
             "account": require_account_scope(account_id),
             "ad": 0,
             "lookup": lookup_key(query.kind, query.value),
-            "value": query.value,
             "start": query.start_ms,
             "end": query.end_ms,
             "limit": query.limit,
         }
-        window = "end_ms >= {start:Int64} AND end_ms < {end:Int64}"
-        in_session, in_document = _VIEWER_CHECK[query.kind]
-        # the newest first; the address check needs the document, so with it every candidate goes on
-        first = "" if in_document else " ORDER BY end_ms DESC, conviva_session_id LIMIT {limit:UInt32}"
+        rows = (
+            "FROM viewer_sessions WHERE account_id = {account:UInt64} AND lookup = {lookup:String}"
+            " AND end_ms >= {start:Int64} AND end_ms < {end:Int64}"
+        )
         candidates = self._query(
-            "SELECT sample_key, conviva_session_id, end_ms FROM sessions FINAL WHERE account_id = {account:UInt64}"  # noqa: S608
-            " AND (sample_key, conviva_session_id, end_ms) IN (SELECT sample_key, conviva_session_id, end_ms"
-            f" FROM viewer_sessions WHERE account_id = {{account:UInt64}} AND lookup = {{lookup:String}} AND {window})"
-            f" AND {window} AND is_ended = 1{in_session}{first}",
+            f"SELECT DISTINCT sample_key, conviva_session_id, end_ms {rows}"  # noqa: S608 - fixed text
+            " AND (sample_key, conviva_session_id, version) IN (SELECT sample_key, conviva_session_id, max(version)"
+            f" FROM session_ends WHERE account_id = {{account:UInt64}} AND sample_key IN (SELECT sample_key {rows})"
+            " GROUP BY sample_key, conviva_session_id HAVING argMax(is_ended, version) = 1)"
+            " ORDER BY end_ms DESC, conviva_session_id LIMIT {limit:UInt32}",
             params,
             settings=self._in_settings(),
         )
@@ -570,7 +563,7 @@ class ClickHouseStore:
         }
         found = self._documents(
             f"{_DOCS}end_bucket IN {{buckets:Array(Int32)}} AND sample_key IN {{keys:Array(Int64)}}"
-            f" GROUP BY conviva_session_id{in_document}",
+            " GROUP BY conviva_session_id",
             params,
         )
         wanted = {r[1] for r in candidates}
