@@ -389,81 +389,7 @@ WHERE doc != ''""",
     ]
 
 
-# The columns of v7's tables (``missing_session_columns`` checks that v7 creates them); the writer inserts
-# retractions into ``session_facts``, the views copy the rest.
-FACT_TABLE_COLUMNS: tuple[str, ...] = (
-    "account_id",
-    "end_bucket",
-    "sample_key",
-    "conviva_session_id",
-    "end_ms",
-    "is_ended",
-    "cdn",
-    "tags",
-    "is_exit_before_video_start",
-    "is_video_start_failure",
-    "is_video_start_failure_business",
-    "is_video_start_failure_tech",
-    "is_video_playback_failure",
-    "is_video_playback_failure_business",
-    "is_video_playback_failure_tech",
-    "d_ad_creative_id",
-    "d_ad_id",
-    "d_ad_media_file_api_framework",
-    "d_ad_planned_duration",
-    "d_ad_position",
-    "d_ad_sequence",
-    "d_ad_system",
-    "d_ad_technology",
-    "d_app_version",
-    "d_asn",
-    "d_asset",
-    "d_browser_name",
-    "d_browser_version",
-    "d_cdn_edge_group",
-    "d_cdn_edge_server",
-    "d_content_category",
-    "d_content_meta_channel",
-    "d_content_meta_show_title",
-    "d_content_session_id",
-    "d_device_hardware_type",
-    "d_device_manufacturer",
-    "d_device_marketing_name",
-    "d_device_model",
-    "d_device_name",
-    "d_device_os",
-    "d_device_os_family",
-    "d_device_os_version",
-    "d_geo_city_name",
-    "d_geo_continent_name",
-    "d_geo_country_code",
-    "d_geo_country_name",
-    "d_geo_dma",
-    "d_geo_postal_code",
-    "d_geo_state_code",
-    "d_geo_state_name",
-    "d_isp",
-    "d_platform_version",
-    "d_player_framework_name",
-    "d_player_framework_version",
-    "d_player_name",
-    "d_stream_url",
-    "d_video_asset_name",
-    "a_start_time_ms",
-    "a_playing_time_ms",
-    "a_rebuffering_time_ms",
-    "a_cir_time_ms",
-    "a_paused_time_ms",
-    "a_bitrate_bps_s",
-    "a_bitrate_weight_ms",
-    "a_framerate_fps_ms",
-    "a_framerate_weight_ms",
-    "a_complete_ms",
-    "a_length_ms",
-    "a_restart_time_ms",
-    "a_restarts",
-    "version",
-)
+# The columns of v7's ``session_ends`` (``missing_session_columns`` checks that v7 creates them).
 END_COLUMNS: tuple[str, ...] = ("account_id", "sample_key", "conviva_session_id", "end_ms", "is_ended", "version")
 
 # 1 hour: the end-time bucket of ``session_facts`` (the same literal as in ``_v7``'s SQL).
@@ -660,6 +586,14 @@ SESSION_COLUMNS: tuple[str, ...] = (
     "viewer_split",
     "version",
 )  # a session's row; its document and timeline go to ``session_docs`` (``doc`` is '' in rows written since v6)
+_NOT_FACTS = ("start_ms", "session_id", "client_id", "viewer_id", "viewer_split")
+# ``session_facts``' columns (v7): the session row's but the ids and the viewer, with the hour after the account.
+# The writer inserts retractions in this order; the views copy the rest.
+FACT_TABLE_COLUMNS: tuple[str, ...] = (
+    "account_id",
+    "end_bucket",
+    *(c for c in SESSION_COLUMNS[1:] if c not in _NOT_FACTS),
+)
 
 
 def missing_session_columns() -> list[str]:
