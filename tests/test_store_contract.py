@@ -497,6 +497,10 @@ def test_a_viewers_sessions_by_viewer_id_or_address_newest_first(store: Store) -
     assert _viewer(store, acme.id, "ip", "192.0.2.2") == _viewer(store, acme.id, "viewer_id", "dave") == ["9.9.9.9.4"]
     store.write_sessions(acme.id, [doc("2", 3, "alice", "198.51.100.1", ended=False)])  # no longer ended: not listed
     assert _viewer(store, acme.id, "viewer_id", "alice") == ["9.9.9.9.1"]
+    # rewritten to end earlier, before the cut-off: the purge takes it whole (its older, later-ending version too)
+    store.write_sessions(acme.id, [doc("9", 0.2, "alice", "203.0.113.7")])
+    store.write_sessions(acme.id, [doc("9", 0.7, "alice", "203.0.113.7")])
+    assert _viewer(store, acme.id, "viewer_id", "alice") == ["9.9.9.9.1", "9.9.9.9.9"]
     store.purge_ended_before(NOW_MS - DAY // 2)
     assert _viewer(store, acme.id, "viewer_id", "alice") == ["9.9.9.9.1"]
 

@@ -612,6 +612,14 @@ class ClickHouseStore:
         )
         return [AggregateRow(int(r[0]), str(r[1]), tuple(int(v) for v in r[2:])) for r in rows]
 
+    def _delete_expired_keys(self, table: str, key: str, cutoff_ms: int) -> None:
+        """Every version of each key of ``table`` whose newest version ended before the cut-off: not only
+        the rows that did (an older version that ended later would come back in ``FINAL`` reads)."""
+        self._command(
+            f"DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} FINAL WHERE end_ms < {{c:Int64}})",  # noqa: S608
+            {"c": cutoff_ms},
+        )
+
     def session_timeline(self, account_id: int, kind: SessionKind, conviva_session_id: str) -> StoredTimeline | None:
         """The session's current version (``FINAL``) by its primary key, then its document and timeline
         (the newest version in ``session_docs``)."""
@@ -643,10 +651,10 @@ class ClickHouseStore:
         return StoredTimeline(conviva_session_id, bytes(doc), bytes(timeline) or None)
 
     def purge_ended_before(self, cutoff_ms: int) -> int:
-        """Delete sessions (content and ad), their documents, ids, facts and last ends, and viewer lookups whose end is
-        before ``cutoff_ms`` now (the TTL does the same in merges). On a cluster the TTL alone applies
-        the retention: every node runs the purge, and a delete on every shard from every node each hour
-        would only repeat the TTL's work."""
+        """Delete sessions (content and ad), their documents, ids, facts, last ends and viewer lookups
+        whose end is before ``cutoff_ms`` now (the TTL does the same in merges). On a cluster the TTL
+        alone applies the retention: every node runs the purge, and a delete on every shard from every
+        node each hour would only repeat the TTL's work."""
         if self._cluster:
             return 0
         deleted = 0
@@ -655,24 +663,15 @@ class ClickHouseStore:
                 f"SELECT count() FROM {table} FINAL WHERE end_ms < {{c:Int64}}",  # noqa: S608 - fixed names
                 {"c": cutoff_ms},
             )
-            if count:  # every version of a session whose newest one expired (not only the rows that ended
-                # before the cutoff: an older version that ended later would come back in FINAL reads)
-                self._command(
-                    f"DELETE FROM {table} WHERE (account_id, sample_key, conviva_session_id) IN (SELECT account_id,"  # noqa: S608
-                    f" sample_key, conviva_session_id FROM {table} FINAL WHERE end_ms < {{c:Int64}})",
-                    {"c": cutoff_ms},
-                )
+            if count:
+                self._delete_expired_keys(table, "account_id, sample_key, conviva_session_id", cutoff_ms)
             deleted += int(count)
-        for table in ("viewer_sessions", "session_docs", "session_ids", "session_ends"):  # the newest version is
-            # in `sessions`: a row of an older version that ended later is never read (reads check the current one)
+        # The tables reads take the current version from: every version of an expired key (a retraction
+        # in the facts carries the end of the row it retracts, and shares its fate).
+        self._delete_expired_keys("session_facts", "account_id, end_bucket, sample_key, conviva_session_id", cutoff_ms)
+        self._delete_expired_keys("session_ends", "account_id, sample_key, conviva_session_id", cutoff_ms)
+        for table in ("viewer_sessions", "session_docs", "session_ids"):  # addressed through the current version
+            # (`sessions`, `session_ends`): a row of an older version that ended later is never read
             self._command(f"DELETE FROM {table} WHERE end_ms < {{c:Int64}}", {"c": cutoff_ms})  # noqa: S608
-        # Facts as sessions: every version of a key whose newest one expired (a retraction carries the end
-        # of the row it retracts, and shares its fate)
-        self._command(
-            "DELETE FROM session_facts WHERE (account_id, end_bucket, sample_key, conviva_session_id) IN (SELECT"
-            " account_id, end_bucket, sample_key, conviva_session_id FROM session_facts FINAL"
-            " WHERE end_ms < {c:Int64})",
-            {"c": cutoff_ms},
-        )
         self._command("DELETE FROM tag_keys WHERE last_end_ms < {c:Int64}", {"c": cutoff_ms})
         return deleted
