@@ -71,7 +71,7 @@ def test_a_version_5_database_is_migrated_and_its_sessions_read_as_before(chdb_d
 
         upgraded = ClickHouseStore(client, describe="upgraded", retention_days=3650)
         ((version,),) = client.query("SELECT max(version) FROM schema_migrations FINAL").result_rows
-        assert version == ch_schema.SCHEMA_VERSION == 7
+        assert version == ch_schema.SCHEMA_VERSION == 8
         window = SessionQuery(start_ms=NOW_MS - 40 * DAY, end_ms=NOW_MS, limit=1500)
         hours = AggregateQuery(selection(window), origin_ms=NOW_MS - 48 * 3_600_000, bucket_ms=3_600_000)
         attempts = SUM_FIELDS.index("attempts")
@@ -148,3 +148,47 @@ def test_an_upgrade_keeps_the_sessions_older_than_31_days_of_a_longer_retention(
             assert count == 1
     finally:
         current.close()
+
+
+def test_migration_8_restores_the_documents_a_31_day_ttl_dropped_at_migration_6(chdb_dir: str) -> None:
+    """A database migrated to 6 before the runner set the retention's TTL ahead of each backfill: the
+    copies of its older sessions' documents and ids were expired by the new tables' 31-day TTL. Opened
+    with today's code, migration 8 copies them again; a session rewritten since keeps its new document."""
+    url = StoreUrl("chdb", path=chdb_dir, database="t" + uuid.uuid4().hex[:16])
+    current = open_clickhouse(url, read_timeout_s=10, retention_days=3650)
+    assert isinstance(current, ClickHouseStore)
+    client = current._client
+    try:
+        acme = add_account(current, "acme", ad_insights=True).account
+        old = [to_record(make_doc(session_id=str(i), end_ms=NOW_MS - (40 + i) * DAY)) for i in range(1, 4)]
+        ad_paths = {"tags.selected_dimensions.content_session_id": "1"}
+        old_ad = to_record(make_doc(session_id="1001", end_ms=NOW_MS - 45 * DAY, set_paths=ad_paths))
+        # rows written before migration 6 (documents in the session row), whose copies were lost
+        client.insert("sessions", [_v5_row(acme.id, r, 1000) for r in old], _V5_COLUMNS)
+        client.insert("ad_sessions", [_v5_row(acme.id, old_ad, 1000)], _V5_COLUMNS)
+        # session 2 was rewritten after the upgrade: its current version is in session_docs, not the row
+        rewritten = to_record(make_doc(session_id="2", end_ms=NOW_MS - 38 * DAY, custom_tags={"k": "new"}))
+        current.write_sessions(acme.id, [rewritten])
+        client.command("DELETE FROM session_docs WHERE version = 1000")  # what the 31-day TTL dropped
+        client.command("DELETE FROM session_ids WHERE version = 1000")
+        window = selection(SessionQuery(start_ms=NOW_MS - 50 * DAY, end_ms=NOW_MS, limit=1500))
+        assert {s.conviva_session_id for s in current.sample_sessions(acme.id, window)} == {
+            rewritten.conviva_session_id
+        }
+        client.command("ALTER TABLE schema_migrations DELETE WHERE version = 8")
+
+        upgraded = ClickHouseStore(client, describe="upgraded", retention_days=3650)
+        found = {s.conviva_session_id: s.doc for s in upgraded.sample_sessions(acme.id, window)}
+        assert found == {r.conviva_session_id: r.doc for r in (old[0], rewritten, old[2])}
+        (by_id,) = upgraded.sample_sessions(acme.id, selection(dataclasses.replace(window_query(), session_ids=("3",))))
+        assert by_id.doc == old[2].doc
+        (ad,) = upgraded.sample_sessions(acme.id, selection(window_query(), kind="ad"))
+        assert ad.doc == old_ad.doc
+        ((versions,),) = client.query("SELECT max(version) FROM schema_migrations FINAL").result_rows
+        assert versions == ch_schema.SCHEMA_VERSION
+    finally:
+        current.close()
+
+
+def window_query() -> SessionQuery:
+    return SessionQuery(start_ms=NOW_MS - 50 * DAY, end_ms=NOW_MS, limit=1500)

@@ -330,7 +330,8 @@ def test_the_cluster_ddl_parses_and_replicates_every_table(shared_chdb_store: Cl
     (docs,) = [s for s in tables if s.startswith("CREATE TABLE IF NOT EXISTS qoe.session_docs_local")]
     assert "ORDER BY (account_id, is_ad, end_bucket, sample_key, conviva_session_id)" in docs
     assert "index_granularity = 32" in docs
-    # v6's copies run on an upgraded cluster too (through the Distributed tables); on a new one they copy nothing
+    # v6's copies run on an upgraded cluster too (through the Distributed tables); on a new one they copy
+    # nothing; migration 8's repetition of them (a single server's repair) is not a second copy here
     backfills = [
         s for s in statements if s.startswith(("INSERT INTO qoe.session_docs ", "INSERT INTO qoe.session_ids "))
     ]

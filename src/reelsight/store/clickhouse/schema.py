@@ -557,6 +557,23 @@ SELECT account_id, sample_key, conviva_session_id, end_ms, is_ended, version FRO
 
 
 # Append only: a released migration is never edited, reordered or removed.
+def _v8() -> list[str]:
+    """A repair: migration 6's copies again.
+
+    Before the migration runner set the retention's TTL ahead of every backfill (2026-12-03), migration
+    6 copied the documents and ids into tables created with the literal 31-day TTL of their ``CREATE``:
+    with a longer retention, the engine could drop the copies of sessions older than 31 days before the
+    start-up set the real TTL, and those sessions stopped answering samples and lookups (their rows in
+    ``sessions`` kept their documents: every row written before migration 6 has one, later rows have
+    ``doc = ''``). This copies every such row again, under the retention's TTL (set before each
+    ``INSERT``): telling the lost ones from the kept ones would take a join with ``session_docs`` about
+    as costly as the copy. A copy that survived gets a twin with the same key and version (one row
+    after merges; reads keep one document per session); a session rewritten since has ``doc = ''`` in
+    its current version (``FINAL``), so no older version comes back. On a database created at schema 6
+    or later it copies nothing."""
+    return [statement for statement in _v6() if statement.startswith("INSERT INTO ")]  # v6 is frozen SQL
+
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     tuple(_v1()),
     tuple(_v2()),
@@ -565,6 +582,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     tuple(_v5()),
     tuple(_v6()),
     tuple(_v7()),
+    tuple(_v8()),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -685,6 +703,8 @@ def cluster_ddl(cluster: str, database: str) -> list[str]:
                     f"{select} FROM {database}.{_local(source)}"
                 )
             elif (target := _INSERT.match(statement)) and target.group(1) in _CLUSTER_BACKFILLS:
+                if any(statement in earlier for earlier in MIGRATIONS[: MIGRATIONS.index(statements)]):
+                    continue  # migration 8 repeats migration 6's copies for single servers: once here
                 # Without them an upgraded cluster's older sessions would have no documents: through the
                 # Distributed tables (the same sharding key: each row lands on its session's shard). On
                 # a new cluster they copy nothing; applied again they copy the same rows and versions.

@@ -476,9 +476,9 @@ class ClickHouseStore:
 
     def sample_sessions(self, account_id: int, query: Selection) -> list[StoredSession]:
         """The ``limit`` matching sessions of the selection's kind with the smallest sample keys, newest
-        end first: picked from the sessions (``FINAL``), then their documents read from ``session_docs``
-        by key (bucket of the end, sample key, id). A ``session_id`` filter takes its candidates from
-        ``session_ids`` instead of scanning the window."""
+        end first: picked from the sessions (``FINAL``; a filtered content sample from ``session_facts``),
+        then their documents read from ``session_docs`` by key (bucket of the end, sample key, id). A
+        ``session_id`` filter takes its candidates from ``session_ids`` instead of scanning the window."""
         table = "ad_sessions" if query.kind == "ad" else "sessions"
         params: dict[str, object] = {
             "account": require_account_scope(account_id),
@@ -496,9 +496,19 @@ class ClickHouseStore:
                 " AND (sample_key, conviva_session_id) IN (SELECT sample_key, conviva_session_id FROM session_ids"
                 " WHERE account_id = {account:UInt64} AND is_ad = {ad:UInt8} AND session_id IN {sids:Array(String)})"
             )
+        source = f"{table} FINAL WHERE account_id = {{account:UInt64}}{by_id}"
+        if query.kind == "content" and query.matches and not query.by_id:
+            # A filtered content sample reads the window's hours of ``session_facts`` (its filter columns,
+            # not the account's every row); an unfiltered one stays on ``sessions``, whose order by
+            # sample key lets the read stop after ``limit`` rows (measured in docs/benchmarks.md).
+            params |= {"first": query.start_ms // FACT_BUCKET_MS, "last": (query.end_ms - 1) // FACT_BUCKET_MS}
+            source = (
+                "session_facts FINAL WHERE account_id = {account:UInt64}"
+                " AND end_bucket >= {first:Int32} AND end_bucket <= {last:Int32}"
+            )
         picked = self._query(
-            f"SELECT sample_key, conviva_session_id, end_ms FROM {table} FINAL"  # noqa: S608 - fixed identifiers
-            f" WHERE account_id = {{account:UInt64}}{by_id} AND end_ms >= {{start:Int64}} AND end_ms < {{end:Int64}}"
+            f"SELECT sample_key, conviva_session_id, end_ms FROM {source}"  # noqa: S608 - fixed identifiers
+            f" AND end_ms >= {{start:Int64}} AND end_ms < {{end:Int64}}"
             f" AND {where} ORDER BY sample_key, conviva_session_id LIMIT {{limit:UInt32}}",
             params,
             settings=self._in_settings(),
