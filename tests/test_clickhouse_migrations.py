@@ -171,7 +171,8 @@ def test_migration_8_restores_the_documents_a_31_day_ttl_dropped_at_migration_6(
         current.write_sessions(acme.id, [rewritten])
         client.command("DELETE FROM session_docs WHERE version = 1000")  # what the 31-day TTL dropped
         client.command("DELETE FROM session_ids WHERE version = 1000")
-        window = selection(SessionQuery(start_ms=NOW_MS - 50 * DAY, end_ms=NOW_MS, limit=1500))
+        query = SessionQuery(start_ms=NOW_MS - 50 * DAY, end_ms=NOW_MS, limit=1500)
+        window = selection(query)
         assert {s.conviva_session_id for s in current.sample_sessions(acme.id, window)} == {
             rewritten.conviva_session_id
         }
@@ -180,15 +181,11 @@ def test_migration_8_restores_the_documents_a_31_day_ttl_dropped_at_migration_6(
         upgraded = ClickHouseStore(client, describe="upgraded", retention_days=3650)
         found = {s.conviva_session_id: s.doc for s in upgraded.sample_sessions(acme.id, window)}
         assert found == {r.conviva_session_id: r.doc for r in (old[0], rewritten, old[2])}
-        (by_id,) = upgraded.sample_sessions(acme.id, selection(dataclasses.replace(window_query(), session_ids=("3",))))
+        (by_id,) = upgraded.sample_sessions(acme.id, selection(dataclasses.replace(query, session_ids=("3",))))
         assert by_id.doc == old[2].doc
-        (ad,) = upgraded.sample_sessions(acme.id, selection(window_query(), kind="ad"))
+        (ad,) = upgraded.sample_sessions(acme.id, selection(query, kind="ad"))
         assert ad.doc == old_ad.doc
         ((versions,),) = client.query("SELECT max(version) FROM schema_migrations FINAL").result_rows
         assert versions == ch_schema.SCHEMA_VERSION
     finally:
         current.close()
-
-
-def window_query() -> SessionQuery:
-    return SessionQuery(start_ms=NOW_MS - 50 * DAY, end_ms=NOW_MS, limit=1500)

@@ -556,7 +556,6 @@ SELECT account_id, sample_key, conviva_session_id, end_ms, is_ended, version FRO
     ]
 
 
-# Append only: a released migration is never edited, reordered or removed.
 def _v8() -> list[str]:
     """A repair: migration 6's copies again.
 
@@ -574,6 +573,7 @@ def _v8() -> list[str]:
     return [statement for statement in _v6() if statement.startswith("INSERT INTO ")]  # v6 is frozen SQL
 
 
+# Append only: a released migration is never edited, reordered or removed.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     tuple(_v1()),
     tuple(_v2()),
@@ -680,6 +680,7 @@ def cluster_ddl(cluster: str, database: str) -> list[str]:
     once, to any node, before the first start (``reelsight store cluster-ddl``)."""
     on = f"ON CLUSTER {cluster}"
     out = [f"CREATE DATABASE IF NOT EXISTS {database} {on}"]
+    copied: set[str] = set()  # the backfills already in ``out``
     for statements in MIGRATIONS:
         for statement in statements:
             if created := _CREATE.match(statement):
@@ -703,8 +704,9 @@ def cluster_ddl(cluster: str, database: str) -> list[str]:
                     f"{select} FROM {database}.{_local(source)}"
                 )
             elif (target := _INSERT.match(statement)) and target.group(1) in _CLUSTER_BACKFILLS:
-                if any(statement in earlier for earlier in MIGRATIONS[: MIGRATIONS.index(statements)]):
+                if statement in copied:
                     continue  # migration 8 repeats migration 6's copies for single servers: once here
+                copied.add(statement)
                 # Without them an upgraded cluster's older sessions would have no documents: through the
                 # Distributed tables (the same sharding key: each row lands on its session's shard). On
                 # a new cluster they copy nothing; applied again they copy the same rows and versions.
