@@ -223,3 +223,42 @@ def test_a_long_conviva_session_keeps_one_seq_range_across_a_restart(harness: Ha
     (recovered,) = harness.registry.sessions.values()
     assert recovered.seqs.ranges() == [(0, 90 * conviva.SLOTS)]
     assert set(send(45, 3).values()) == {"duplicate"}
+
+
+def _ranges(*spans: tuple[int, int]) -> bytes:
+    seen = SeqRanges()
+    for start, end in spans:
+        seen.add_range(start, end)
+    return seen.to_bytes()
+
+
+def test_a_round_appends_its_rows_and_rewrites_live_sessions_only_for_a_session_without_one(harness: Harness) -> None:
+    """A session's row of a round carries its last-heard time and seen numbers (migration 12), so a round
+    rewrites ``live_sessions`` only for a heard session that logged no row; the load takes the latest
+    heard time and the union of every snapshot, in whichever table it was written."""
+    log = SqliteLiveLog(harness.store)
+    a, b = (1, "1.1.1.1", "a"), (1, "2.2.2.2", "b")
+    enrichment = msgspec.json.encode(ENRICHMENT)
+    log.commit(
+        IngestCommit(
+            new_sessions=[(a, enrichment, 1000, _ranges((0, 1))), (b, enrichment, 1000, _ranges((0, 1)))],
+            events=[(a, 0, b"[]"), (b, 0, b"[]")],
+        )
+    )
+    log.commit(IngestCommit(heard={a: (2000, _ranges((0, 2))), b: (2000, _ranges((0, 2)))}, events=[(a, 1, b"[]")]))
+    log.commit(IngestCommit(heard={a: (3000, _ranges((0, 2), (512, 1024)))}, events=[(a, 2, b"[]")]))
+    # (Bodies of no events: the rows' own seq and snapshots are what is under test.)
+    with sqlite3.connect(harness.path) as conn:
+        assert conn.execute("SELECT session_id, last_heard_ms FROM live_sessions ORDER BY 1").fetchall() == [
+            ("a", 1000),  # a's later rounds went into its rows only
+            ("b", 2000),  # b took no row in the second round: its live_sessions row was rewritten
+        ]
+        in_commit_order = conn.execute("SELECT session_id, seq, last_heard_ms FROM live_events ORDER BY id")
+        assert in_commit_order.fetchall() == [("a", 0, None), ("b", 0, None), ("a", 1, 2000), ("a", 2, 3000)]
+    loaded = {row.key: row for row in log.load()}
+    assert (loaded[a].last_heard_ms, loaded[a].events) == (3000, [b"[]", b"[]", b"[]"])
+    assert (loaded[b].last_heard_ms, loaded[b].events) == (2000, [b"[]"])
+    harness.registry = harness.new_registry()
+    harness.registry.recover(0)
+    restored = {key: harness.registry.sessions[key].seqs.ranges() for key in (a, b)}
+    assert restored == {a: [(0, 2), (512, 1024)], b: [(0, 2)]}  # the union of the snapshots of both tables

@@ -94,7 +94,7 @@ def _file_at_version(path: str, version: int, record: SessionRecord) -> None:
         })  # fmt: skip
         _insert(conn, "session_docs", {
             "id": 7, "viewer_split": record.viewer_split, "viewer_id": record.viewer_id, "doc": record.doc,
-            "dict_id": None,
+            "dict_id": None, "timeline": None,
         })  # fmt: skip
         row: dict[str, object] = {
             "account_id": 1, "end_bucket": record.end_bucket, "sample_key": record.sample_key,

@@ -104,15 +104,19 @@ def _logged_events(bodies: Sequence[bytes]) -> list[Event]:
     return events
 
 
-def _persisted_seqs(data: bytes | None) -> SeqRanges:
-    """A recovered session's seen numbers as last committed (with its claimed blocks); a log
-    written before they were kept, or an unreadable value, starts from the logged events alone."""
-    if data is None:
-        return SeqRanges()
-    try:
-        return SeqRanges.from_bytes(data)
-    except ValueError:
-        return SeqRanges()
+def _persisted_seqs(snapshots: Sequence[bytes]) -> SeqRanges:
+    """A recovered session's seen numbers as committed (with its claimed blocks): the union of its
+    snapshots. A log written before they were kept, or an unreadable value, adds nothing: the logged
+    events alone remain."""
+    seen = SeqRanges()
+    for data in snapshots:
+        try:
+            ranges = SeqRanges.from_bytes(data)
+        except ValueError:
+            continue
+        for start, end in ranges.ranges():
+            seen.add_range(start, end)
+    return seen
 
 
 def _changes_start(session: LiveSession, start: RepeatedStart) -> bool:

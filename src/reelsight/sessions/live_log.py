@@ -24,7 +24,8 @@ class LiveSessionRow:
     enrichment: bytes
     last_heard_ms: int
     events: list[bytes]
-    seqs: bytes | None = None  # the seen sequence numbers as last committed (``SeqRanges.to_bytes``)
+    # the seen sequence numbers as committed (``SeqRanges.to_bytes``), one or more snapshots: their union
+    seqs: list[bytes] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass

@@ -37,15 +37,18 @@ class SqliteLiveLog:
                 " (account_id, client_id, session_id, enrichment, last_heard_ms, seqs) VALUES (?, ?, ?, ?, ?, ?)",
                 [(*key, enrichment, heard, seqs) for key, enrichment, heard, seqs in work.new_sessions],
             )
+            # A session's row of the round carries its last-heard time and seen numbers, so only a
+            # heard session without a row (every event of the round came late) rewrites live_sessions.
+            heard = dict(work.heard)
             conn.executemany(
-                "INSERT OR IGNORE INTO live_events (account_id, client_id, session_id, seq, body)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(*key, seq, body) for key, seq, body in work.events],
+                "INSERT OR IGNORE INTO live_events (account_id, client_id, session_id, seq, body, last_heard_ms, seqs)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(*key, seq, body, *heard.pop(key, (None, None))) for key, seq, body in work.events],
             )
             conn.executemany(
                 "UPDATE live_sessions SET last_heard_ms = ?, seqs = ?"
                 " WHERE account_id = ? AND client_id = ? AND session_id = ?",
-                [(heard, seqs, *key) for key, (heard, seqs) in work.heard.items()],
+                [(last, seqs, *key) for key, (last, seqs) in heard.items()],
             )
             for key, doc in work.ended:
                 timeline = work.timelines.get(key)
@@ -57,21 +60,30 @@ class SqliteLiveLog:
                 conn.execute("DELETE FROM live_sessions WHERE account_id = ? AND client_id = ? AND session_id = ?", key)
 
     def load(self) -> Iterator[LiveSessionRow]:
-        """Every live session with its logged events (in seq order; the caller sorts by time)."""
+        """Every live session with its logged events (in seq order; the caller sorts by time), its
+        latest last-heard time and every committed snapshot of its seen numbers."""
         with self._store.reading() as conn:
             conn.execute("BEGIN")
             sessions = conn.execute(
                 "SELECT account_id, client_id, session_id, enrichment, last_heard_ms, seqs FROM live_sessions"
             ).fetchall()
-            events: dict[LiveKey, list[bytes]] = {}
-            for account_id, client_id, session_id, body in conn.execute(
-                "SELECT account_id, client_id, session_id, body FROM live_events"
+            logged: dict[LiveKey, tuple[list[bytes], list[int], list[bytes]]] = {}
+            for account_id, client_id, session_id, body, heard, seqs in conn.execute(
+                "SELECT account_id, client_id, session_id, body, last_heard_ms, seqs FROM live_events"
                 " ORDER BY account_id, client_id, session_id, seq"
             ):
-                events.setdefault((account_id, client_id, session_id), []).append(body)
+                bodies, heards, snapshots = logged.setdefault((account_id, client_id, session_id), ([], [], []))
+                bodies.append(body)
+                if heard is not None:
+                    heards.append(heard)
+                if seqs is not None:
+                    snapshots.append(seqs)
         for account_id, client_id, session_id, enrichment, heard, seqs in sessions:
             key = (account_id, client_id, session_id)
-            yield LiveSessionRow(key, enrichment, heard, events.get(key, []), seqs)
+            bodies, heards, snapshots = logged.get(key, ([], [], []))
+            if seqs is not None:  # NULL in a log from before the seen numbers were kept
+                snapshots.append(seqs)
+            yield LiveSessionRow(key, enrichment, max([heard, *heards]), bodies, snapshots)
 
     def events_of(self, key: LiveKey) -> list[bytes]:
         with self._store.reading() as conn:
