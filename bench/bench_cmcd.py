@@ -76,6 +76,7 @@ from bench_ingest import (
     run_load,
     running,
     server_metrics,
+    settled_metrics,
     store_checks,
     thread_names,
 )
@@ -465,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             profiling = dataclasses.replace(options, profile_s=args.profile)
             profile = profile_phase(server, workload, profiling, PROFILE, at_rate=at_rate, client_type=ReportClient)
             server_run.phases.append(uvloop.run(profile))
-        metrics = server_metrics(server.port)
+        metrics = settled_metrics(server.port)
         metrics_read_s = time.monotonic()
         live["end"] = _metric(metrics, "reelsight_live_sessions")
         stopping_s = time.monotonic()

@@ -75,6 +75,7 @@ from bench_ingest import (
     run_load,
     running,
     server_metrics,
+    settled_metrics,
     store_checks,
     thread_names,
 )
@@ -352,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             profiling = dataclasses.replace(options, profile_s=args.profile)
             profile = profile_phase(server, workload, profiling, PROFILE, at_rate=at_rate, client_type=HeartbeatClient)
             server_run.phases.append(uvloop.run(profile))
-        metrics = server_metrics(server.port)
+        metrics = settled_metrics(server.port)
         live["end"] = _metric(metrics, "reelsight_live_sessions")
     runs.append(server_run)
     checks = answer_checks(runs, "every heartbeat answered 200 err ok") + metric_checks(metrics, workload)

@@ -58,6 +58,7 @@ from benchutil import code_version, mark, memory_mb, process_tree
 from ingest_load import LoadClient, PhaseResult, Players, percentile
 from ingest_split import Split, measure_split
 from ingest_workload import EVENTS_PER_BATCH, Workload
+from reelsight.processes.client import COUNTS_INTERVAL_S
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "bench" / "data"
@@ -262,6 +263,13 @@ def server_metrics(port: int) -> dict[str, float]:
             name, _, value = line.rpartition(" ")
             values[name] = float(value)
     return values
+
+
+def settled_metrics(port: int) -> dict[str, float]:
+    """``server_metrics`` once the load has stopped: with several HTTP processes, each one's counters
+    reach the coordinator up to ``COUNTS_INTERVAL_S`` late (``docs/scaling.md``), so wait that twice."""
+    time.sleep(2 * COUNTS_INTERVAL_S)
+    return server_metrics(port)
 
 
 def _metric(values: dict[str, float], name: str) -> int:
@@ -685,7 +693,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             live["after fill"] = _metric(server_metrics(server.port), "reelsight_live_sessions")
 
         server_run = run_load(server, workload, options, after_fill=after_fill)
-        metrics = server_metrics(server.port)
+        metrics = settled_metrics(server.port)
         live["end"] = _metric(metrics, "reelsight_live_sessions")
     runs.append(server_run)
     checks = metric_checks(metrics, workload) + store_checks(db, workload.ended, len(workload.live))  # after a stop
