@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from reelsight.clock import FakeClock
+from reelsight.sessions.live import TAG_LIMIT_REASON
 from reelsight.settings import Settings
 from reelsight.store.base import Store
 from reelsight.store.sqlite import SqliteStore
@@ -265,3 +266,20 @@ def test_internal_only_event_kinds_are_not_part_of_the_native_protocol(
     assert results[0]["status"] == "accepted"
     assert results[1]["status"] == "rejected"
     assert kind in results[1]["reason"]
+
+
+def test_decoder_refusals_and_tag_limit_rejections_are_both_counted_rejected(
+    client: httpx.Client, media: Credentials, settings: Settings
+) -> None:
+    """Two writers, one outcome: the request side counts what a decoder refused, the ingest thread what
+    the registry rejected (the tag limit), each in a field of its own; ``/metrics`` adds them."""
+    t0 = NOW_MS - 200_000
+    too_many = {f"tag{i}": "x" for i in range(settings.ingest_max_tags_per_session + 1)}
+    events = [ev("start", 0, t0, "8", metadata=too_many), ev("state", 1, t0, "9", state="dancing")]
+    r = client.post(INGEST, json=batch(media, events))
+    assert r.status_code == 202
+    first, second = r.json()["results"]
+    assert (first["status"], first["reason"]) == ("rejected", TAG_LIMIT_REASON)  # by the registry
+    assert (second["status"], second["reason"] == TAG_LIMIT_REASON) == ("rejected", False)  # by the decoder
+    metrics = client.get("/metrics").text
+    assert 'reelsight_ingest_events_total{outcome="rejected"} 2.0' in metrics

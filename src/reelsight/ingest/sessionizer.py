@@ -49,7 +49,11 @@ class Sessionizer(Protocol):
 
 
 def copy_stats(stats: IngestStats) -> IngestStats:
-    return dataclasses.replace(stats, requests=collections.Counter(stats.requests))
+    """The counters as ``/metrics`` shows them: the decoders' refusals join the registry's
+    rejections (one ``rejected`` outcome; two fields, so that each has one writing thread)."""
+    return dataclasses.replace(
+        stats, requests=collections.Counter(stats.requests), rejected=stats.rejected + stats.refused, refused=0
+    )
 
 
 class LocalSessionizer:
@@ -65,7 +69,7 @@ class LocalSessionizer:
         self.worker.registry.stats.requests[(protocol, outcome)] += 1
 
     def count_rejected(self, events: int) -> None:
-        self.worker.registry.stats.rejected += events
+        self.worker.registry.stats.refused += events
 
     async def figures(self) -> IngestFigures:
         registry = self.worker.registry

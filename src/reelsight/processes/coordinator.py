@@ -15,6 +15,7 @@ import collections
 import functools
 
 from reelsight.errors import RateLimited, StorageFailure
+from reelsight.ingest.sessionizer import copy_stats
 from reelsight.ingest.worker import IngestWorker
 from reelsight.processes import wire
 from reelsight.processes.link import FramedLink
@@ -70,10 +71,10 @@ class _Link(FramedLink[wire.ToCoordinator]):
             stats = coordinator.worker.registry.stats
             for protocol, outcome, count in message.requests:
                 stats.requests[(protocol, outcome)] += count
-            stats.rejected += message.rejected
+            stats.refused += message.rejected
         elif isinstance(message, wire.StatsQuery):
             registry = coordinator.worker.registry
-            stats = registry.stats
+            stats = copy_stats(registry.stats)
             self._send(
                 wire.Stats(
                     message.id,

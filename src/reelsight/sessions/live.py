@@ -53,16 +53,19 @@ class IncomingBatch:
 
 @dataclasses.dataclass
 class IngestStats:
-    """Counters exposed at /metrics."""
+    """Counters exposed at /metrics. Each field has one writing thread: ``requests`` and ``refused``
+    the request side's event loop, the rest the ingest worker's thread (a read-modify-write of one
+    field from both could lose counts)."""
 
     # Requests by (protocol, outcome), for protocols whose requests are not all event batches.
     requests: collections.Counter[tuple[str, str]] = dataclasses.field(default_factory=collections.Counter)
     accepted: int = 0
     duplicate: int = 0
     late: int = 0
-    rejected: int = 0
+    rejected: int = 0  # by the registry (the tag limit); /metrics adds ``refused`` (``ingest/sessionizer.py``)
     ended_by_player: int = 0
     ended_by_expiration: int = 0
+    refused: int = 0  # events a decoder refused, before the registry saw them
 
 
 @dataclasses.dataclass(slots=True)
