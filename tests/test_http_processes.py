@@ -162,19 +162,30 @@ def client_ports(pid: int, port: int) -> set[int]:
     return ports
 
 
-def clients_on_every_process(server: Server, per_process: int) -> list[tuple[httpx.Client, int]]:
-    """Kept-alive connections (one ``httpx.Client`` each) until every HTTP process holds at least
-    ``per_process`` of them, with the pid that holds each."""
-    clients: list[tuple[httpx.Client, int]] = []
-    for _ in range(PROCESSES * per_process * 8):
+def clients_on_every_process(
+    server: Server, per_process: int, timeout_s: float = 30.0
+) -> list[tuple[httpx.Client, int]]:
+    """Kept-alive connections (one ``httpx.Client`` each), ``per_process`` on every HTTP process, with
+    the pid that holds each. The kernel hands each new connection to whichever process accepts first,
+    and one that is still starting accepts none: a connection to a process that already has its share
+    is closed, and the next one tried a moment later, until ``timeout_s``."""
+    kept: list[tuple[httpx.Client, int]] = []
+    owners: list[int] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
         client = server.client()
         owner = server.owner(client.get("/healthz"))
         assert owner is not None
-        clients.append((client, owner))
-        held = [sum(1 for _c, o in clients if o == pid) for pid in server.children()]
+        owners.append(owner)
+        if sum(1 for _c, o in kept if o == owner) < per_process:
+            kept.append((client, owner))
+        else:
+            client.close()
+            time.sleep(0.05)
+        held = [sum(1 for _c, o in kept if o == pid) for pid in server.children()]
         if len(held) == PROCESSES and min(held) >= per_process:
-            return clients
-    raise AssertionError(f"the kernel gave connections to one HTTP process only: {[o for _c, o in clients]}")
+            return kept
+    raise AssertionError(f"the kernel gave connections to one HTTP process only: {owners[-32:]}")
 
 
 def now_ms() -> int:
