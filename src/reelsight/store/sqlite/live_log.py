@@ -67,23 +67,25 @@ class SqliteLiveLog:
             sessions = conn.execute(
                 "SELECT account_id, client_id, session_id, enrichment, last_heard_ms, seqs FROM live_sessions"
             ).fetchall()
-            logged: dict[LiveKey, tuple[list[bytes], list[int], list[bytes]]] = {}
+            bodies: dict[LiveKey, list[bytes]] = {}
+            latest_heard: dict[LiveKey, int] = {}
+            snapshots: dict[LiveKey, list[bytes]] = {}
             for account_id, client_id, session_id, body, heard, seqs in conn.execute(
                 "SELECT account_id, client_id, session_id, body, last_heard_ms, seqs FROM live_events"
                 " ORDER BY account_id, client_id, session_id, seq"
             ):
-                bodies, heards, snapshots = logged.setdefault((account_id, client_id, session_id), ([], [], []))
-                bodies.append(body)
+                key = (account_id, client_id, session_id)
+                bodies.setdefault(key, []).append(body)
                 if heard is not None:
-                    heards.append(heard)
+                    latest_heard[key] = max(heard, latest_heard.get(key, heard))
                 if seqs is not None:
-                    snapshots.append(seqs)
+                    snapshots.setdefault(key, []).append(seqs)
         for account_id, client_id, session_id, enrichment, heard, seqs in sessions:
             key = (account_id, client_id, session_id)
-            bodies, heards, snapshots = logged.get(key, ([], [], []))
+            seen = snapshots.get(key, [])
             if seqs is not None:  # NULL in a log from before the seen numbers were kept
-                snapshots.append(seqs)
-            yield LiveSessionRow(key, enrichment, max([heard, *heards]), bodies, snapshots)
+                seen.append(seqs)
+            yield LiveSessionRow(key, enrichment, max(heard, latest_heard.get(key, heard)), bodies.get(key, []), seen)
 
     def events_of(self, key: LiveKey) -> list[bytes]:
         with self._store.reading() as conn:
