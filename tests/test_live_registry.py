@@ -14,7 +14,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reelsight.ingest import conviva
-from reelsight.ingest.events import End, Event, Heartbeat, PlayerState, Start, StateChange, event_sort_key
+from reelsight.ingest.events import (
+    CdnChange,
+    Content,
+    End,
+    Event,
+    Heartbeat,
+    PlayerState,
+    Start,
+    StateChange,
+    event_sort_key,
+)
 from reelsight.sessions.context import BusinessRules, Enrichment
 from reelsight.sessions.document import SessionDocument, decode_document
 from reelsight.sessions.live import IncomingBatch, LiveRegistry
@@ -262,3 +272,50 @@ def test_a_round_appends_its_rows_and_rewrites_live_sessions_only_for_a_session_
     harness.registry.recover(0)
     restored = {key: harness.registry.sessions[key].seqs.ranges() for key in (a, b)}
     assert restored == {a: [(0, 2), (512, 1024)], b: [(0, 2)]}  # the union of the snapshots of both tables
+
+
+def _fresh(text: str) -> str:
+    """An equal string that is a new object (as every decoded report's strings are)."""
+    return "".join(list(text))
+
+
+def test_live_sessions_that_share_values_hold_one_copy_of_them_also_after_a_restart(harness: Harness) -> None:
+    def enrich(*, start: Start | None, user_agent: str, ip: str, ip_privacy: str) -> Enrichment:
+        return msgspec.json.decode(msgspec.json.encode(ENRICHMENT), type=Enrichment)  # new strings each time
+
+    harness.registry = LiveRegistry(
+        SqliteLiveLog(harness.store), enrich, lambda _account: BusinessRules(()), timeout_ms=TIMEOUT_MS
+    )
+    t0 = 1_795_176_000_000
+    for session_id in ("1", "2"):
+        start = Start(
+            client_id="1.2.3.4",
+            session_id=session_id,
+            seq=0,
+            t_ms=t0,
+            content=Content(asset=_fresh("Big Buck Bunny"), stream_url=_fresh("https://cdn.example/bbb.m3u8")),
+            metadata={_fresh("channel"): _fresh("Documentary One"), "player_name": _fresh("iOS AVPlayer")},
+        )
+        assert harness.send(
+            [start, CdnChange(client_id="1.2.3.4", session_id=session_id, seq=1, t_ms=t0 + 1, cdn=_fresh("AKAMAI"))], t0
+        ) == {0: "accepted", 1: "accepted"}
+    for registry in (harness.registry, _recovered(harness, t0)):
+        first, second = (registry.sessions[(ACCOUNT.id, "1.2.3.4", session_id)] for session_id in ("1", "2"))
+        assert first.state.metadata == {"channel": "Documentary One", "player_name": "iOS AVPlayer"}
+        assert first.enrichment == ENRICHMENT
+        assert first.enrichment is not second.enrichment  # each session its own struct, of shared strings
+        held = [
+            [
+                *(s.state.asset, s.state.stream_url, s.state.cdns[0], *s.state.metadata.values(), s.tag_keys),
+                *(s.enrichment.geo.city, s.enrichment.geo.country.name, s.enrichment.device.model, s.enrichment.isp),
+            ]
+            for s in (first, second)
+        ]
+        assert held[0] == held[1]
+        assert all(a is b for a, b in zip(*held, strict=True))
+
+
+def _recovered(harness: Harness, now_ms: int) -> LiveRegistry:
+    registry = harness.new_registry()
+    registry.recover(now_ms)
+    return registry

@@ -21,6 +21,7 @@ from reelsight.sessions.document import SELECTED_DIMENSION_KEYS, SessionDocument
 from reelsight.sessions.live_log import IngestCommit, LiveKey, LiveLog
 from reelsight.sessions.recorder import TimelineRecorder, apply_recorded, build_timeline
 from reelsight.sessions.seqs import SeqClaim, SeqRanges
+from reelsight.sessions.shared_values import SharedKeySets, share_strings
 from reelsight.sessions.summary import summarize
 from reelsight.sessions.timeline import SessionState, new_state, update_content
 from reelsight.sessions.timeline_codec import encode_timeline
@@ -79,7 +80,7 @@ class LiveSession:
     last_t_ms: int = 0
     last_heard_ms: int = 0
     end_ms: int | None = None  # the End event's time once applied
-    tag_keys: set[str] = dataclasses.field(default_factory=set)  # custom tag keys ever accepted
+    tag_keys: frozenset[str] = frozenset()  # custom tag keys ever accepted (shared: ``SharedKeySets``)
     timeline: TimelineRecorder = dataclasses.field(default_factory=TimelineRecorder)  # reset with the state
 
     @property
@@ -158,6 +159,7 @@ class LiveRegistry:
         self.stats = stats or IngestStats()
         self.sessions: dict[LiveKey, LiveSession] = {}
         self._recently_ended: collections.OrderedDict[LiveKey, None] = collections.OrderedDict()
+        self._key_sets = SharedKeySets()
 
     # -- start-up ----------------------------------------------------------------------------------
 
@@ -166,16 +168,15 @@ class LiveRegistry:
         again (the server was away, not the players); its end time is still its last event."""
         self.sessions.clear()
         for row in self._log.load():
-            session = LiveSession(row.key, msgspec.json.decode(row.enrichment, type=Enrichment))
+            session = LiveSession(row.key, share_strings(msgspec.json.decode(row.enrichment, type=Enrichment)))
             events = _logged_events(row.events)
             session.seqs = _persisted_seqs(row.seqs)
             for event in events:
                 session.seqs.add(event.seq)
             self._refold(session, events)
             session.has_start = any(isinstance(e, Start) for e in events)
-            for event in events:
-                if isinstance(event, Start | MetadataUpdate):
-                    session.tag_keys |= event.metadata.keys() - _DIMENSION_KEYS
+            tag_keys = {key for e in events if isinstance(e, Start | MetadataUpdate) for key in e.metadata}
+            session.tag_keys = self._key_sets.shared(frozenset(tag_keys - _DIMENSION_KEYS))
             session.last_heard_ms = max(row.last_heard_ms, now_ms)
             self.sessions[row.key] = session
 
@@ -212,11 +213,13 @@ class LiveRegistry:
                     statuses[number][index] = "duplicate"
                     continue
                 if isinstance(event, Start | MetadataUpdate):
-                    tags = session.tag_keys | (event.metadata.keys() - _DIMENSION_KEYS)
-                    if len(tags) > self._max_tags:
-                        statuses[number][index] = "rejected"
-                        continue
-                    session.tag_keys = tags
+                    new_keys = event.metadata.keys() - _DIMENSION_KEYS
+                    if not new_keys <= session.tag_keys:
+                        tags = session.tag_keys | new_keys
+                        if len(tags) > self._max_tags:
+                            statuses[number][index] = "rejected"
+                            continue
+                        session.tag_keys = self._key_sets.shared(tags)
                 session.seqs.add(event.seq)
                 session.last_heard_ms = max(session.last_heard_ms, batch.receive_ms)
                 pending.setdefault(key, []).append(_Pending(event, number, index))
@@ -289,9 +292,10 @@ class LiveRegistry:
             self._recently_ended.popitem(last=False)
 
     def _enrichment(self, batch: IncomingBatch, start: Start | None) -> Enrichment:
-        return self._enrich(
+        enrichment = self._enrich(
             start=start, user_agent=batch.user_agent, ip=batch.client_ip, ip_privacy=batch.account.ip_privacy
         )
+        return share_strings(enrichment)
 
     def _open(self, key: LiveKey, batch: IncomingBatch) -> LiveSession:
         session = LiveSession(key, self._enrichment(batch, None))

@@ -1,12 +1,15 @@
 """The sessionizer's fold: one live session's running state, and how each event changes it.
 
-Pure (no I/O, no clock). The caller applies a session's events in ``event_sort_key`` order and
+Pure (no I/O, no clock). The strings the state keeps (content, metadata, CDNs, error messages) are
+interned, so live sessions that share a value share one copy (``sessions/shared_values.py``). The
+caller applies a session's events in ``event_sort_key`` order and
 summarizes the state when the session ends (:mod:`reelsight.sessions.summary`). Rules: ``docs/metrics.md``.
 """
 
 from __future__ import annotations
 
 import math
+from sys import intern
 
 import msgspec
 
@@ -205,7 +208,7 @@ def apply(state: SessionState, event: Event) -> None:
                 _correct(state, event, t_ms)
         case PlayerError():
             if len(state.errors) < MAX_ERRORS:
-                state.errors.append(ErrorRecord(event.message, event.fatal, t_ms, state.joined))
+                state.errors.append(ErrorRecord(intern(event.message), event.fatal, t_ms, state.joined))
             if event.fatal:
                 if state.joined:
                     state.fatal_after_join = True
@@ -215,9 +218,9 @@ def apply(state: SessionState, event: Event) -> None:
             update_content(state, event.content)
             if event.viewer_id:
                 state.viewer_id = event.viewer_id
-            state.metadata.update(event.metadata)  # "" is a value here: the tag is sent, empty
+            _merge_metadata(state, event.metadata)  # "" is a value here: the tag is sent, empty
             if isinstance(event, AdStart):
-                state.metadata.update(ad_metadata(event))
+                _merge_metadata(state, ad_metadata(event))
                 if state.is_live is None:  # an ad is a clip of known length, whatever it plays in
                     state.is_live = False
                 if state.length_ms <= 0 < event.ad.planned_duration_ms:
@@ -229,7 +232,7 @@ def apply(state: SessionState, event: Event) -> None:
                 state.viewer_id = event.viewer_id
             for key, value in event.metadata.items():
                 if value:
-                    state.metadata[key] = value
+                    state.metadata[intern(key)] = intern(value)
                 else:
                     state.metadata.pop(key, None)
         case End():
@@ -238,9 +241,15 @@ def apply(state: SessionState, event: Event) -> None:
             state.ended = True
 
 
+def _merge_metadata(state: SessionState, metadata: dict[str, str]) -> None:
+    metadata_in_force = state.metadata
+    for key, value in metadata.items():
+        metadata_in_force[intern(key)] = intern(value)
+
+
 def _add_cdn(state: SessionState, cdn: str) -> None:
     if cdn and cdn not in state.cdns and len(state.cdns) < MAX_CDNS:
-        state.cdns.append(cdn)
+        state.cdns.append(intern(cdn))
 
 
 def _correct(state: SessionState, snapshot: Snapshot, t_ms: int) -> None:
@@ -307,9 +316,9 @@ def _report_bitrate(state: SessionState, bitrate_bps: int) -> None:
 def update_content(state: SessionState, content: Content) -> None:
     """Fields an update leaves at their "unknown" default keep their current value."""
     if content.asset:
-        state.asset = content.asset
+        state.asset = intern(content.asset)
     if content.stream_url:
-        state.stream_url = content.stream_url
+        state.stream_url = intern(content.stream_url)
     if content.is_live is not None:
         state.is_live = content.is_live
     if content.length_ms > 0:
