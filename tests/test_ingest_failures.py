@@ -3,6 +3,7 @@ disk), and a bug in the server. Only storage and capacity failures are 503; a bu
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from reelsight.sessions.enrich import Enricher
 from reelsight.settings import Settings
 from reelsight.store.sqlite import SqliteStore
 from tests.conftest import NOW_MS, Credentials, LiveServer, add_account
+from tests.test_conviva_decoder import heartbeat as conviva_heartbeat
 from tests.test_ingest_http import INGEST, a_session, batch
 
 KEY_PLACEHOLDER = "ik_placeholder"
@@ -147,7 +149,19 @@ class BrokenKeyStore(SqliteStore):
         raise KeyError("a bug in the key lookup")
 
 
+def _route_request(route: str, creds: Credentials) -> tuple[str, bytes]:
+    """A valid request to ``route`` (its path and body) that reaches the ingest-key lookup."""
+    if route == "native":
+        return INGEST, json.dumps(batch(creds, a_session(NOW_MS - 200_000))).encode()
+    if route == "conviva":  # the players' hot routes (``web/hot_routes.py``), off Starlette's stack
+        body = json.loads(conviva_heartbeat(0, 0))
+        return "/0/wsg", json.dumps(body | {"cid": creds.account.ingest_key}).encode()
+    return f"/ingest/cmcd/v2?key={creds.account.ingest_key}", b'sid="6e2ba7ee-8b4b-4ad4-a9bb-2d7a3a0b1e7a",sta=p,ts=1\n'
+
+
+@pytest.mark.parametrize("route", ["native", "conviva", "cmcd"])
 def test_a_bug_in_a_route_is_a_500_envelope_logged_once(
+    route: str,
     settings: Settings,
     db_path: str,
     clock: FakeClock,
@@ -157,8 +171,9 @@ def test_a_bug_in_a_route_is_a_500_envelope_logged_once(
     store = BrokenKeyStore(db_path, readers=1)
     try:
         creds = add_account(store, "media")
+        path, body = _route_request(route, creds)
         with LiveServer(settings, store, clock) as live, caplog.at_level(logging.INFO):
-            r = httpx.post(live.url + INGEST, json=batch(creds, a_session(NOW_MS - 200_000)))
+            r = httpx.post(live.url + path, content=body, headers={"content-type": "text/plain"})
     finally:
         store.close()
     assert r.status_code == 500

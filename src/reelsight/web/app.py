@@ -1,4 +1,5 @@
-"""The app factories: settings, store, clock and the ingest side in; a Starlette application out.
+"""The app factories: settings, store, clock and the ingest side in; a Starlette application out
+(behind ``HotRoutes``, which answers the players' ingest routes without its middleware).
 
 ``create_app`` is the whole server in one process; ``build_app`` the routes of one HTTP process of
 several, over the coordinator's client (``processes/``)."""
@@ -50,6 +51,7 @@ from reelsight.web.errors import (
     handle_storage_failure,
     handle_unexpected,
 )
+from reelsight.web.hot_routes import HotRoutes
 from reelsight.web.ingest_common import preflight
 from reelsight.web.ingest_route import IngestEndpoint
 from reelsight.web.metrics_api_route import MetricsEndpoints
@@ -73,7 +75,7 @@ def create_app(
     enricher: Enricher,
     clock: Clock,
     outbox: Outbox | None = None,
-) -> Starlette:
+) -> HotRoutes:
     """The whole server in one process: the routes beside the ingest worker that owns the live log.
 
     ``outbox``: where the live log puts ended sessions when ``store`` is not its own file (drained
@@ -103,7 +105,7 @@ def build_app(
     sessionizer: Sessionizer,
     limits: ReadLimits | None,
     running: Callable[[], contextlib.AbstractAsyncContextManager[None]],
-) -> Starlette:
+) -> HotRoutes:
     """The routes over a sessionizer (this process's worker, or the coordinator's client) and the
     read budgets (``None``: this process's own); ``running`` is entered for as long as it serves."""
     openapi_body = msgspec.json.encode(build_openapi())
@@ -147,7 +149,7 @@ def build_app(
         async with running():
             yield
 
-    return Starlette(
+    app = Starlette(
         routes=[
             *read_routes,
             Route(ingest_route.PATH, ingest.handle, methods=["POST"]),
@@ -170,3 +172,5 @@ def build_app(
         },
         lifespan=lifespan,
     )
+    # The players' routes skip the middleware stack and the router (``hot_routes.py``).
+    return HotRoutes(app, {gateway_path(settings): gateway.handle, cmcd_route.PATHS[0]: collector.handle})
