@@ -1,9 +1,9 @@
 """The sessionizer's fold: one live session's running state, and how each event changes it.
 
-Pure (no I/O, no clock). The strings the state keeps (content, metadata, CDNs, error messages) are
-interned, so live sessions that share a value share one copy (``sessions/shared_values.py``). The
-caller applies a session's events in ``event_sort_key`` order and
+Pure (no I/O, no clock). The caller applies a session's events in ``event_sort_key`` order and
 summarizes the state when the session ends (:mod:`reelsight.sessions.summary`). Rules: ``docs/metrics.md``.
+The strings the state keeps (content, metadata, CDNs, error messages) are interned, so live sessions
+that share a value share one copy (``sessions/shared_values.py``).
 """
 
 from __future__ import annotations
