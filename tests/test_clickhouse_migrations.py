@@ -71,7 +71,19 @@ def test_a_version_5_database_is_migrated_and_its_sessions_read_as_before(chdb_d
 
         upgraded = ClickHouseStore(client, describe="upgraded", retention_days=3650)
         ((version,),) = client.query("SELECT max(version) FROM schema_migrations FINAL").result_rows
-        assert version == ch_schema.SCHEMA_VERSION == 8
+        assert version == ch_schema.SCHEMA_VERSION == 9
+        codecs = client.query(
+            "SELECT table, name FROM system.columns WHERE database = currentDatabase()"
+            " AND compression_codec = 'CODEC(ZSTD(1))' ORDER BY table, name"
+        ).result_rows
+        assert codecs == [  # v9; the parts written before it still read (below)
+            ("ad_sessions", "client_id"),
+            ("session_docs", "conviva_session_id"),
+            ("session_ids", "conviva_session_id"),
+            ("session_ids", "session_id"),
+            ("sessions", "client_id"),
+            ("viewer_sessions", "conviva_session_id"),
+        ]
         window = SessionQuery(start_ms=NOW_MS - 40 * DAY, end_ms=NOW_MS, limit=1500)
         hours = AggregateQuery(selection(window), origin_ms=NOW_MS - 48 * 3_600_000, bucket_ms=3_600_000)
         attempts = SUM_FIELDS.index("attempts")

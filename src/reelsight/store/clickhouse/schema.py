@@ -573,6 +573,25 @@ def _v8() -> list[str]:
     return [statement for statement in _v6() if statement.startswith("INSERT INTO ")]  # v6 is frozen SQL
 
 
+def _v9() -> list[str]:
+    """The session ids compressed with ZSTD instead of the default LZ4, in the tables that are read by
+    key (documents, ids, viewer lookups) and for ``client_id``, which only its own filter reads.
+
+    The ids are random digits (hex for CMCD's UUIDs), which LZ4 barely shrinks and ZSTD's entropy
+    coding halves: about 90 bytes per stored session in all (``docs/benchmarks.md``, "The ClickHouse
+    store's size"). The tables a sample scans (``sessions``, ``ad_sessions`` and ``session_facts``
+    with ``FINAL``, which reads their ``conviva_session_id``) keep LZ4, the faster to decompress. A
+    codec change is metadata only: new parts use ZSTD, older ones keep LZ4 until a merge rewrites them."""
+    return [
+        "ALTER TABLE session_docs MODIFY COLUMN conviva_session_id String CODEC(ZSTD(1))",
+        "ALTER TABLE session_ids MODIFY COLUMN conviva_session_id String CODEC(ZSTD(1))",
+        "ALTER TABLE session_ids MODIFY COLUMN session_id String CODEC(ZSTD(1))",
+        "ALTER TABLE viewer_sessions MODIFY COLUMN conviva_session_id String CODEC(ZSTD(1))",
+        "ALTER TABLE sessions MODIFY COLUMN client_id String CODEC(ZSTD(1))",
+        "ALTER TABLE ad_sessions MODIFY COLUMN client_id String CODEC(ZSTD(1))",
+    ]
+
+
 # Append only: a released migration is never edited, reordered or removed.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     tuple(_v1()),
@@ -583,6 +602,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     tuple(_v6()),
     tuple(_v7()),
     tuple(_v8()),
+    tuple(_v9()),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
