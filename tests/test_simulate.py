@@ -346,9 +346,10 @@ def check_device(served: dict[str, Any], e: Expectation) -> None:
 
 def test_served_sessions_agree_with_what_the_simulator_did(db_path: str, store: SqliteStore) -> None:
     creds = add_sim_account(store)
-    # A timeout of twice the heartbeat: on a loaded machine a batch can arrive over a second late, and
-    # a session that expired before its last report would be served without it.
-    settings = Settings(db=db_path, session_timeout_s=4)
+    pacing = Pacing.quick()
+    # Four heartbeats: on a loaded machine a batch can arrive over a second late, and a session that
+    # expired before its last report would be served without it.
+    settings = Settings(db=db_path, session_timeout_s=round(4 * pacing.heartbeat_s))
     with LiveServer(settings, store, SystemClock()) as live, httpx.Client(base_url=live.url, timeout=10) as client:
         report = asyncio.run(
             run_simulation(
@@ -357,7 +358,7 @@ def test_served_sessions_agree_with_what_the_simulator_did(db_path: str, store: 
                 viewers=10,
                 duration_s=8,
                 seed=4,
-                pacing=Pacing.quick(),
+                pacing=pacing,
                 mix=EQUAL_MIX,
                 max_connections=8,
             )

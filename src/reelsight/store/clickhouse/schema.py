@@ -578,8 +578,8 @@ def _v9() -> list[str]:
     key (documents, ids, viewer lookups) and for ``client_id``, which only its own filter reads.
 
     The ids are random digits (hex for CMCD's UUIDs), which LZ4 barely shrinks and ZSTD's entropy
-    coding halves: about 90 bytes per stored session in all (``docs/benchmarks.md``, "The ClickHouse
-    store's size"). The tables a sample scans (``sessions``, ``ad_sessions`` and ``session_facts``
+    coding halves: about 100 bytes per stored session in all, 1,063 to 966 (``docs/benchmarks.md``,
+    "The ClickHouse store's size"). The tables a sample scans (``sessions``, ``ad_sessions`` and ``session_facts``
     with ``FINAL``, which reads their ``conviva_session_id``) keep LZ4, the faster to decompress. A
     codec change is metadata only: new parts use ZSTD, older ones keep LZ4 until a merge rewrites them."""
     return [
