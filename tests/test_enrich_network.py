@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reelsight.sessions.enrich import apply_ip_privacy, client_ip, parse_trusted_proxies
-from reelsight.sessions.enrich.network import parse_address
+from reelsight.sessions.enrich.network import _client_ip_walk, parse_address
 
 PROXIES = ("10.0.0.0/8", "192.168.1.1", "2001:db8:ffff::/48")
 
@@ -71,6 +71,38 @@ def test_the_trusted_proxies_setting_is_checked() -> None:
     assert parse_trusted_proxies("") == ()
     with pytest.raises(ValueError, match=re.escape("'10.0.0.0/33' is not an IP address or CIDR network")):
         parse_trusted_proxies("127.0.0.1, 10.0.0.0/33")
+
+
+# Mostly dotted quads in and out of the proxies' networks (the fast path), some in other forms (the walk).
+_QUADS = st.sampled_from(["10.1.2.3", "10.255.0.1", "192.168.1.1", "192.168.1.2", "127.0.0.1", "203.0.113.5"])
+_OTHER_FORMS = st.one_of(
+    st.ip_addresses(v=4).map(str),
+    st.ip_addresses(v=6).map(str),
+    st.sampled_from(["01.2.3.4", "1.2.3", "10.1.2.3:80", "::ffff:10.1.2.3", "[::1]:443", "unknown", "", "1.2.3.4\x00"]),
+    st.text(alphabet="0123456789.: abcdef[]", max_size=20),
+)
+_ADDRESS_TEXTS = st.one_of(_QUADS, _QUADS, _QUADS, _OTHER_FORMS)
+_PROXY_LISTS = st.lists(
+    st.sampled_from(
+        ["10.0.0.0/8", "192.168.1.1", "127.0.0.1", "0.0.0.0/0", "::ffff:10.0.0.0/104", "2001:db8::/32", "::/0"]
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=500)
+@given(
+    peer=_ADDRESS_TEXTS,
+    xff=st.none() | st.lists(st.tuples(st.sampled_from(["", "", " ", "  "]), _ADDRESS_TEXTS), min_size=1, max_size=5),
+    proxies=_PROXY_LISTS,
+)
+def test_the_ipv4_fast_path_agrees_with_the_general_walk(
+    peer: str, xff: list[tuple[str, str]] | None, proxies: list[str]
+) -> None:
+    """Plain dotted quads skip ``ipaddress``: the answer is the one the walk over any form gives."""
+    header = None if xff is None else ",".join(space + text for space, text in xff)
+    assert client_ip(peer, header, proxies) == _client_ip_walk(peer, header, tuple(proxies))
 
 
 @given(peer=st.text(max_size=80), xff=st.none() | st.text(max_size=300))

@@ -17,6 +17,7 @@ as ``AdEnd``, ``AdSkip`` and ``AdError``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -138,7 +139,7 @@ def gateway_prefix(prefix: str) -> str:
     return "/" + stripped if stripped else ""
 
 
-class _DeviceMetadata(msgspec.Struct):
+class _DeviceMetadata(msgspec.Struct, frozen=True):  # hashable: equal devices share one decoding
     dvb: str = ""
     dvma: str = ""
     dvm: str = ""
@@ -280,14 +281,20 @@ def _metadata(pn: object, tags: object, *, ad: bool = False, derived: dict[str, 
     if pn:
         metadata["player_name"] = _text(pn, MAX_METADATA_VALUE_CHARS)
     if isinstance(tags, dict):
+        room = MAX_METADATA_KEYS - len(derived)
         for key, value in tags.items():
-            if len(metadata) + len(derived) >= MAX_METADATA_KEYS:
+            if len(metadata) >= room:
                 break
             if not isinstance(key, str) or not key or len(key) > MAX_METADATA_KEY_CHARS:
                 continue
             if "\x1e" in key or "\x1f" in key or key in _CONTENT_SESSION_KEYS:
                 continue
-            text = _text(value, MAX_METADATA_VALUE_CHARS).replace("\x1e", "").replace("\x1f", "")
+            if isinstance(value, str):
+                text = value[:MAX_METADATA_VALUE_CHARS]
+            else:
+                text = _text(value, MAX_METADATA_VALUE_CHARS)
+            if "\x1e" in text or "\x1f" in text:
+                text = text.replace("\x1e", "").replace("\x1f", "")
             if ad and key in AD_TAG_DIMENSIONS:
                 metadata[AD_TAG_DIMENSIONS[key]] = _ad_value(AD_TAG_DIMENSIONS[key], text)
             else:
@@ -313,6 +320,7 @@ def _content_session_id(heartbeat: Heartbeat) -> str | None:
     return csid
 
 
+@functools.lru_cache(maxsize=1024)  # a few hundred device models report; a Device is immutable
 def _device(pm: _DeviceMetadata | None) -> Device:
     if pm is None:
         return Device()
@@ -347,6 +355,10 @@ def _kbps_to_bps(value: object) -> int | None:
     return max(0, min(round(value * 1000), 10**10))
 
 
+# The state-change fields that make a MetadataUpdate.
+_CONTENT_FIELDS = frozenset({"an", "url", "lv", "cl", "vid", "pn", "tags"})
+
+
 def _changes(ev: _Event, ids: dict[str, Any], *, ad: bool) -> list[Event]:
     """The internal events of one SDK event (a state change may carry several fields); ``ad``: of an
     ad session."""
@@ -365,7 +377,7 @@ def _changes(ev: _Event, ids: dict[str, Any], *, ad: bool) -> list[Event]:
                 cdn = _text(new["rs"], 256) if "rs" in new else None
                 edge = _text(new["csi"], 256) if "csi" in new else None
                 out.append(CdnUpdate(**ids, cdn=cdn, edge_server=edge))
-            if any(k in new for k in ("an", "url", "lv", "cl", "vid", "pn", "tags")):
+            if not _CONTENT_FIELDS.isdisjoint(new):
                 lv = False if ad else new.get("lv")
                 content = _content(new.get("an"), new.get("url"), lv, new.get("cl"))
                 derived = _ad_dimensions(new.get("cl")) if ad else None
@@ -458,6 +470,7 @@ def decode_events(
     batch.claims.append(SeqClaim(client_id, session_id, base_seq, base_seq + SLOTS))
     slot = _FIRST_EVENT_SLOT
     decoded_events: list[_Event] = []
+    ended = False
 
     def place(st: int) -> int | None:
         t_ms = heartbeat.sst + st + offset_ms
@@ -486,6 +499,7 @@ def decode_events(
             event.seq = base_seq + slot
             slot += 1
             batch.events.append((index, event))
+            ended = ended or isinstance(event, End)
 
     ids = {"client_id": client_id, "session_id": session_id}
     if heartbeat.seq > 0 and previous_was_lost(heartbeat):
@@ -522,7 +536,7 @@ def decode_events(
         batch.events.append((len(heartbeat.evs), start))
     if assigned is not None:
         batch.assigned_client_ids[session_id] = assigned
-    if any(isinstance(event, End) for _index, event in batch.events):
+    if ended:
         # The session ended in this heartbeat: a snapshot at its receipt would only be a late event.
         return DecodedHeartbeat(heartbeat.cid, kind, client_id, assigned, batch)
     fps = heartbeat.afps

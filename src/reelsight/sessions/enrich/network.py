@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import socket
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
@@ -94,6 +95,48 @@ def _is_trusted(address: Address, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
 
 
+@functools.lru_cache(maxsize=32)
+def _ipv4_ranges(trusted_proxies: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+    """The trusted IPv4 networks (mapped IPv6 ones included) as (network address, mask) integers."""
+    return tuple(
+        (int(network.network_address), int(network.netmask))
+        for network in _networks(trusted_proxies)
+        if isinstance(network, IPv4Network)
+    )
+
+
+def _ipv4(text: str) -> int | None:
+    """A plain dotted-quad IPv4 address as an integer; ``None`` for anything else (other forms, such
+    as a port or IPv6, take :func:`parse_address`). ``inet_pton`` accepts exactly the dotted quads
+    ``ipaddress`` does (no leading zeros, no short forms), each of which is its own canonical text."""
+    try:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except (OSError, ValueError):  # not an IPv4 address; ValueError: an embedded NUL
+        return None
+
+
+def _client_ipv4(peer: str, x_forwarded_for: str | None, trusted_proxies: tuple[str, ...]) -> str | None:
+    """:func:`client_ip` when every address it reads is a plain dotted quad (nearly every request
+    behind a load balancer), without building ``ipaddress`` objects; ``None`` when one is not, and
+    the general walk decides."""
+    peer_int = _ipv4(peer)
+    if peer_int is None:
+        return None
+    ranges = _ipv4_ranges(trusted_proxies)
+    if not x_forwarded_for or not any(peer_int & mask == network for network, mask in ranges):
+        return peer
+    client = peer
+    for entry in reversed(x_forwarded_for.split(",")):
+        text = entry.strip()
+        address = _ipv4(text)
+        if address is None:
+            return None
+        client = text
+        if not any(address & mask == network for network, mask in ranges):
+            break
+    return client
+
+
 def client_ip(peer: str, x_forwarded_for: str | None, trusted_proxies: Sequence[str]) -> str:
     """The client's address for a request from ``peer`` carrying ``X-Forwarded-For``.
 
@@ -104,10 +147,17 @@ def client_ip(peer: str, x_forwarded_for: str | None, trusted_proxies: Sequence[
     (nothing left of it can be believed) and the last good address wins. The result is canonical
     (IPv4-mapped IPv6 as IPv4), or ``""`` when ``peer`` itself is not an address.
     """
+    trusted = tuple(trusted_proxies)
+    fast = _client_ipv4(peer, x_forwarded_for, trusted)
+    return fast if fast is not None else _client_ip_walk(peer, x_forwarded_for, trusted)
+
+
+def _client_ip_walk(peer: str, x_forwarded_for: str | None, trusted: tuple[str, ...]) -> str:
+    """:func:`client_ip` for any address form."""
     peer_address = parse_address(peer)
     if peer_address is None:
         return ""
-    networks = _networks(tuple(trusted_proxies))
+    networks = _networks(trusted)
     if not x_forwarded_for or not _is_trusted(peer_address, networks):
         return str(peer_address)
     client = peer_address
