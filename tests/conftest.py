@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import clickhouse_connect
 import httpx
 import pytest
 import uvicorn
@@ -122,11 +123,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("store", BACKENDS, indirect=True)
 
 
+CLUSTER = "reelsight"  # the cluster the engine's configuration names (tests/test_clickhouse_cluster.py)
+# chDB listens on no port, but a replica at the default TCP port of this host is this process: the
+# cluster's one shard is local, so Distributed tables read and write this engine's own tables.
+_ENGINE_CONFIG = f"""<clickhouse>
+  <tcp_port>9000</tcp_port>
+  <remote_servers>
+    <{CLUSTER}><shard><replica><host>127.0.0.1</host><port>9000</port></replica></shard></{CLUSTER}>
+  </remote_servers>
+</clickhouse>
+"""
+
+
 @pytest.fixture(scope="session")
-def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The in-process ClickHouse engine's directory: chDB allows one per process, so every test's
-    store is a database of its own in it."""
-    return str(tmp_path_factory.mktemp("chdb"))
+    store is a database of its own in it. The engine starts with a configuration that defines a
+    one-node :data:`CLUSTER`; later clients on the directory share the running engine."""
+    base = tmp_path_factory.mktemp("chdb")
+    config = base / "config.xml"
+    config.write_text(_ENGINE_CONFIG)
+    path = str(base / "engine")
+    engine = clickhouse_connect.get_client(interface="chdb", path=path, chdb_options={"config-file": str(config)})
+    yield path
+    engine.close()
 
 
 def open_chdb_store(chdb_dir: str) -> ClickHouseStore:
