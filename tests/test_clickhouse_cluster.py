@@ -9,6 +9,7 @@ Keeper) and the replicated engines (also Keeper), which become the engines they 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from reelsight.store.clickhouse.store import ClickHouseStore
 from reelsight.store.records import to_record
 from tests.conftest import CLUSTER, NOW_MS, add_account, open_chdb_store
 from tests.factories import make_doc
-from tests.test_store_contract import DAY, _sample
+from tests.test_store_contract import DAY, WINDOW, _ad, _sample, _viewer
 
 RETENTION_DAYS = 3650  # as the other chDB tests (their clock is in the past, the TTL's is not)
 _REPLICATED = re.compile(r"ReplicatedReplacingMergeTree\('[^']*', '\{replica\}'(?:, (\w+))?\)")
@@ -122,24 +123,37 @@ def test_a_store_on_the_cluster_reads_and_writes_through_its_distributed_tables(
         assert len(said) == 4
         assert all(line.startswith("ok  ") for line in said)
         records = [
-            to_record(make_doc(session_id=str(i), end_ms=NOW_MS - (i + 1) * 3_600_000, custom_tags={"k": f"v{i % 4}"}))
+            to_record(
+                make_doc(
+                    session_id=str(i),
+                    end_ms=NOW_MS - (i + 1) * 3_600_000,
+                    custom_tags={"k": f"v{i % 4}"},
+                    viewer_id=f"viewer-{i % 7}",
+                    set_paths={"network_info.ip": f"203.0.113.{i % 5}"},
+                )
+            )
             for i in range(120)
         ]
+        ads = [_ad(str(1000 + i), str(i), NOW_MS - (i + 1) * 3_600_000 + 60_000) for i in range(6)]
         answers = []
         for store in (single, node):
             account = add_account(store, "acme").account
-            assert store.write_sessions(account.id, records) == 120
+            assert store.write_sessions(account.id, [*records, *ads]) == 126
             store.write_sessions(account.id, records[:10])  # replaced, not repeated
             answers.append(
                 [
                     _sample(store, account.id),
                     _sample(store, account.id, tags=(("k", ("v1", "")),)),
                     _sample(store, account.id, session_ids=("7",)),
+                    store.sample_sessions(account.id, dataclasses.replace(WINDOW, kind="ad")),
+                    # the viewer reads' IN (SELECT ... FROM viewer_sessions) runs shard-locally
+                    _viewer(store, account.id, "viewer_id", "viewer-3"),
+                    _viewer(store, account.id, "ip", "203.0.113.4"),
                     store.tag_keys(account.id, NOW_MS - 2 * DAY, 100),
                 ]
             )
         assert answers[1] == answers[0]  # byte-identical documents, the same samples and lookups
-        assert [len(a) for a in answers[0][:3]] == [120, 30, 1]
+        assert [len(a) for a in answers[0][:6]] == [120, 30, 1, 6, 17, 24]
         rows = node._client.query("SELECT count() FROM sessions_local FINAL").result_rows
         assert rows == [(121,)]  # the local table holds what went through the Distributed one (and the probe)
     finally:
