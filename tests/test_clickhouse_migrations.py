@@ -71,7 +71,7 @@ def test_a_version_5_database_is_migrated_and_its_sessions_read_as_before(chdb_d
 
         upgraded = ClickHouseStore(client, describe="upgraded", retention_days=3650)
         ((version,),) = client.query("SELECT max(version) FROM schema_migrations FINAL").result_rows
-        assert version == ch_schema.SCHEMA_VERSION == 9
+        assert version == ch_schema.SCHEMA_VERSION == 10
         codecs = client.query(
             "SELECT table, name FROM system.columns WHERE database = currentDatabase()"
             " AND compression_codec = 'CODEC(ZSTD(1))' ORDER BY table, name"

@@ -315,10 +315,10 @@ def test_the_cluster_ddl_parses_and_replicates_every_table(shared_chdb_store: Cl
     tables = [s for s in statements if s.startswith("CREATE TABLE")]
     assert all("ON CLUSTER reelsight" in s for s in statements if not s.startswith("INSERT"))
     replicated = [s for s in tables if "ReplicatedReplacingMergeTree" in s]
-    # accounts, api_keys, schema_migrations, tag_keys; and the sharded sessions, ad_sessions, viewer_sessions,
-    # session_docs, session_ids, session_facts and session_ends
+    # accounts, api_keys, schema_migrations, tag_keys, zstd_dicts; and the sharded sessions, ad_sessions,
+    # viewer_sessions, session_docs, session_ids, session_facts and session_ends
     distributed = [s for s in tables if "Distributed(" in s]
-    assert len(replicated) == len(tables) - len(distributed) == 11
+    assert len(replicated) == len(tables) - len(distributed) == 12
     views = [s for s in statements if s.startswith("CREATE MATERIALIZED VIEW")]
     assert [v.split(" AS\n")[0] for v in views] == [
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS qoe.{t}_copy ON CLUSTER reelsight TO qoe.{t}_local"
@@ -327,6 +327,8 @@ def test_the_cluster_ddl_parses_and_replicates_every_table(shared_chdb_store: Cl
     assert all(v.endswith(" FROM qoe.sessions_local") for v in views)  # each shard copies its own inserts
     (tag_keys,) = [s for s in tables if "qoe.tag_keys " in s]
     assert "/clickhouse/tables/all/{database}/tag_keys" in tag_keys  # small: a full copy on every node
+    (dicts,) = [s for s in tables if "qoe.zstd_dicts " in s]
+    assert "/clickhouse/tables/all/{database}/zstd_dicts" in dicts  # every node reads every document
     (docs,) = [s for s in tables if s.startswith("CREATE TABLE IF NOT EXISTS qoe.session_docs_local")]
     assert "ORDER BY (account_id, is_ad, end_bucket, sample_key, conviva_session_id)" in docs
     assert "index_granularity = 32" in docs

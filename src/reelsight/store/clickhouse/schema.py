@@ -10,7 +10,8 @@ The documents (and timelines) live apart, in ``session_docs`` (v6), ordered by t
 buckets, then the sample key, in granules of 32 rows, so fetching a sample's documents decompresses little
 beyond them; ``session_ids`` makes a ``session_id`` filter a key read. Accounts and keys are small
 ``ReplacingMergeTree`` tables read with ``FINAL`` on every request (one statement), so a disabled key
-stops at once on every read node. Documents are ZSTD-compressed; ``end_ms`` drives the TTL that
+stops at once on every read node. Documents are zstd frames of their own, each compressed with a
+dictionary the store trains (v10, ``documents.py``); ``end_ms`` drives the TTL that
 applies the retention (set from ``retention_days`` at start-up).
 
 Migrations are history, as for SQLite: literal SQL, frozen once released, appended only. Every
@@ -312,6 +313,7 @@ DOC_COLUMNS: tuple[str, ...] = (
     "doc",
     "timeline",
     "version",
+    "dict_id",
 )
 ID_COLUMNS: tuple[str, ...] = (
     "account_id",
@@ -592,6 +594,22 @@ def _v9() -> list[str]:
     ]
 
 
+def _v10() -> list[str]:
+    """Documents compressed one by one with a zstd dictionary (``store/clickhouse/documents.py``):
+    ``session_docs.dict_id`` names the row's dictionary, ``0`` a document stored as it is (every row
+    written before). Metadata only: nothing is rewritten, the rows from before read as they are and
+    expire with the retention. ``zstd_dicts`` is small, never expires, and is not sharded."""
+    return [
+        """ALTER TABLE session_docs ADD COLUMN IF NOT EXISTS
+  dict_id UInt64 DEFAULT 0""",
+        """CREATE TABLE IF NOT EXISTS zstd_dicts (
+  id UInt64,
+  dict String,
+  created_ms Int64
+) ENGINE = ReplacingMergeTree ORDER BY id""",
+    ]
+
+
 # Append only: a released migration is never edited, reordered or removed.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     tuple(_v1()),
@@ -603,6 +621,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     tuple(_v7()),
     tuple(_v8()),
     tuple(_v9()),
+    tuple(_v10()),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

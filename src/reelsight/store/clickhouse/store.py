@@ -35,6 +35,7 @@ from reelsight.store.base import (
     StoredTimeline,
     require_account_scope,
 )
+from reelsight.store.clickhouse.documents import Documents
 from reelsight.store.clickhouse.schema import (
     DOC_BUCKET_MS,
     DOC_COLUMNS,
@@ -60,7 +61,7 @@ _VIEWER_COLUMNS = ("account_id", "lookup", "end_ms", "sample_key", "conviva_sess
 # The newest version of each addressed document (argMax: correct before merges, as FINAL would be).
 _DOCS = (
     "SELECT conviva_session_id, argMax(end_ms, version) AS e, argMax(doc, version) AS d,"
-    " argMax(viewer_split, version), argMax(viewer_id, version) FROM session_docs"
+    " argMax(viewer_split, version), argMax(viewer_id, version), argMax(dict_id, version) FROM session_docs"
     " WHERE account_id = {account:UInt64} AND is_ad = {ad:UInt8} AND "
 )
 
@@ -146,6 +147,7 @@ class ClickHouseStore:
         self._account_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._migrate(retention_days)
+        self._docs = Documents(self._query, self._insert, cluster=cluster)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -231,7 +233,7 @@ class ClickHouseStore:
         self._client.close()
 
     def truncate(self) -> None:
-        """Remove every account, key and session (tests, and scratch databases)."""
+        """Remove every account, key, session and document dictionary (tests, and scratch databases)."""
         for table in (
             "accounts",
             "api_keys",
@@ -243,8 +245,10 @@ class ClickHouseStore:
             "session_ids",
             "session_facts",
             "session_ends",
+            "zstd_dicts",
         ):
             self._command(f"TRUNCATE TABLE {table}")
+        self._docs = Documents(self._query, self._insert, cluster=self._cluster)
 
     # -- accounts and credentials --------------------------------------------------------------
 
@@ -401,12 +405,14 @@ class ClickHouseStore:
         lookups: list[list[object]] = []
         retractions: list[list[object]] = []
         last_end = self._last_ends(account_id, [r for r in chunk if not r.is_ad])
+        stored = self._docs.encode([r.doc for r in chunk])
         for i, r in enumerate(chunk):
             rows["ad_sessions" if r.is_ad else "sessions"].append(self._row(account_id, r, version + i))
             kind: list[object] = [account_id, int(r.is_ad)]
             bucket = r.end_ms // DOC_BUCKET_MS
             docs.append([*kind, bucket, r.sample_key, r.conviva_session_id, r.end_ms, r.viewer_id, r.viewer_split])
-            docs[-1] += [r.doc, r.timeline or b"", version + i]
+            dict_id, doc = stored[i]
+            docs[-1] += [doc, r.timeline or b"", version + i, dict_id]
             ids.append([*kind, r.session_id, r.conviva_session_id, r.sample_key, r.end_ms, version + i])
             if not r.is_ad:
                 identity = (r.sample_key, r.conviva_session_id)
@@ -472,7 +478,7 @@ class ClickHouseStore:
 
     def _documents(self, sql: str, params: dict[str, object]) -> list[StoredSession]:
         rows = self._query(sql, params, formats={"d": "bytes"}, settings=self._in_settings())
-        return [StoredSession(r[0], int(r[1]), bytes(r[2]), int(r[3]), r[4]) for r in rows]
+        return [StoredSession(r[0], int(r[1]), self._docs.decode(int(r[5]), r[2], r[0]), int(r[3]), r[4]) for r in rows]
 
     def sample_sessions(self, account_id: int, query: Selection) -> list[StoredSession]:
         """The ``limit`` matching sessions of the selection's kind with the smallest sample keys, newest
@@ -518,7 +524,7 @@ class ClickHouseStore:
         # The documents by key: the buckets and the sample keys as one-column sets (cheap for the primary
         # key's analysis; a tuple or an id set cost several times more), the ids checked here.
         rows = self._query(
-            "SELECT conviva_session_id, end_ms, doc, viewer_split, viewer_id, version FROM session_docs"
+            "SELECT conviva_session_id, end_ms, doc, viewer_split, viewer_id, version, dict_id FROM session_docs"
             " WHERE account_id = {account:UInt64} AND is_ad = {ad:UInt8} AND end_bucket IN {buckets:Array(Int32)}"
             " AND sample_key IN {keys:Array(Int64)}",
             {
@@ -534,7 +540,10 @@ class ClickHouseStore:
         for r in rows:  # the newest version of each document (an older one can share its key before merges)
             if r[0] in wanted and ((seen := newest.get(r[0])) is None or r[5] > seen[5]):
                 newest[r[0]] = r
-        sessions = [StoredSession(r[0], int(r[1]), bytes(r[2]), int(r[3]), r[4]) for r in newest.values()]
+        decode = self._docs.decode
+        sessions = [
+            StoredSession(r[0], int(r[1]), decode(int(r[6]), r[2], r[0]), int(r[3]), r[4]) for r in newest.values()
+        ]
         sessions.sort(key=lambda s: (-s.end_ms, s.conviva_session_id))
         return sessions
 
@@ -649,16 +658,19 @@ class ClickHouseStore:
             return None
         params["bucket"] = int(current[0][0]) // DOC_BUCKET_MS
         rows = self._query(
-            "SELECT argMax(doc, version) AS d, argMax(timeline, version) AS t FROM session_docs"
-            " WHERE account_id = {account:UInt64} AND is_ad = {ad:UInt8} AND end_bucket = {bucket:Int32}"
-            " AND sample_key = {key:Int64} AND conviva_session_id = {id:String} GROUP BY conviva_session_id",
+            "SELECT argMax(doc, version) AS d, argMax(timeline, version) AS t, argMax(dict_id, version)"
+            " FROM session_docs WHERE account_id = {account:UInt64} AND is_ad = {ad:UInt8}"
+            " AND end_bucket = {bucket:Int32} AND sample_key = {key:Int64} AND conviva_session_id = {id:String}"
+            " GROUP BY conviva_session_id",
             params,
             formats={"d": "bytes", "t": "bytes"},
         )
         if not rows:
             return None
-        doc, timeline = rows[0]
-        return StoredTimeline(conviva_session_id, bytes(doc), bytes(timeline) or None)
+        doc, timeline, dict_id = rows[0]
+        return StoredTimeline(
+            conviva_session_id, self._docs.decode(int(dict_id), doc, conviva_session_id), bytes(timeline) or None
+        )
 
     def purge_ended_before(self, cutoff_ms: int) -> int:
         """Delete sessions (content and ad), their documents, ids, facts, last ends and viewer lookups

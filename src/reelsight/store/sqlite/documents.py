@@ -17,26 +17,18 @@ import sqlite3
 import zstandard
 
 from reelsight.errors import StorageFailure
+from reelsight.store import zstd_docs
+from reelsight.store.zstd_docs import TRAIN_AFTER_DOCS, TRAIN_SAMPLE_DOCS
 
+__all__ = ["TRAIN_AFTER_DOCS", "DocumentReader", "DocumentWriter", "add_stored_doc_function"]
 log = logging.getLogger("reelsight.store")
 # Level 9: documents 15% smaller than at level 3 for ~30 µs more per document written, decompressed as
 # fast; 19 saves 12% more at ~0.7 ms a document (docs/benchmarks.md, "Store size").
 LEVEL = 9
-DICT_BYTES = 112 * 1024
-TRAIN_AFTER_DOCS = 2000  # documents stored as they are before the writer trains the file's dictionary
-TRAIN_SAMPLE_DOCS = 2000  # the newest documents are the training sample
-# zstd's fastCOVER parameters: its k/d search picks about these on session documents, and takes 60x
-# longer (3.7 s against 0.06 s for 2,000 documents) for 2% smaller documents.
-_TRAIN_PARAMS = {"k": 2048, "d": 6}
-# A corrupt frame header may claim any size; no stored document comes near this.
-MAX_DOC_BYTES = 64 * 1024 * 1024
 
 
 def _compressor(dictionary: bytes) -> zstandard.ZstdCompressor:
-    data = zstandard.ZstdCompressionDict(dictionary)
-    data.precompute_compress(level=LEVEL)
-    # The dictionary id is in the row, not in each frame; the checksum makes corruption an error.
-    return zstandard.ZstdCompressor(level=LEVEL, dict_data=data, write_checksum=True, write_dict_id=False)
+    return zstd_docs.compressor(dictionary, LEVEL)
 
 
 def _newest_dictionary(conn: sqlite3.Connection) -> tuple[int, bytes] | None:
@@ -60,20 +52,13 @@ class DocumentReader:
         decompressor = self._decompressors.get(dict_id)
         if decompressor is None:
             decompressor = self.load(conn, dict_id)
-        try:
-            if zstandard.frame_content_size(doc) > MAX_DOC_BYTES:
-                raise zstandard.ZstdError(f"the frame claims {zstandard.frame_content_size(doc)} bytes")
-            return decompressor.decompress(doc, allow_extra_data=False)
-        except zstandard.ZstdError as exc:
-            raise StorageFailure(
-                f"session document {doc_id} is damaged: it does not decompress with dictionary {dict_id} ({exc})"
-            ) from None
+        return zstd_docs.decompress(decompressor, doc, what=f"session document {doc_id}", dict_id=dict_id)
 
     def __contains__(self, dict_id: int) -> bool:
         return dict_id in self._decompressors
 
     def preload(self, dict_id: int, dictionary: bytes) -> zstandard.ZstdDecompressor:
-        decompressor = zstandard.ZstdDecompressor(dict_data=zstandard.ZstdCompressionDict(dictionary))
+        decompressor = zstd_docs.decompressor(dictionary)
         self._decompressors[dict_id] = decompressor
         return decompressor
 
@@ -133,13 +118,13 @@ class DocumentWriter:
 
         Raises ``zstandard.ZstdError`` when the documents are too few or too alike to train on.
         """
-        samples: list[bytes | bytearray | memoryview] = [
+        samples = [
             self.reader.decode(conn, doc_id, dict_id, doc)
             for doc_id, dict_id, doc in conn.execute(
                 "SELECT id, dict_id, doc FROM session_docs ORDER BY id DESC LIMIT ?", (TRAIN_SAMPLE_DOCS,)
             )
         ]
-        dictionary = zstandard.train_dictionary(DICT_BYTES, samples, threads=1, **_TRAIN_PARAMS).as_bytes()
+        dictionary = zstd_docs.train(samples)
         dict_id = conn.execute(
             "INSERT INTO zstd_dicts (dict, created_ms) VALUES (?, ?)", (dictionary, now_ms)
         ).lastrowid
