@@ -57,6 +57,7 @@ from reelsight.generate.sessions import DAY_MS, HOUR_MS, generate_sessions
 from reelsight.query.parse import SessionQuery, parse_query
 from reelsight.query.selection import selection
 from reelsight.settings import Settings
+from reelsight.store import zstd_docs
 from reelsight.store.base import Store
 from reelsight.store.records import BUCKET_MS, SessionRecord, sample_key, to_record
 from reelsight.store.sqlite import SqliteStore
@@ -716,11 +717,12 @@ class SqliteBare:
 
 class ChdbBare:
     """One clickhouse-connect query by sort key (account, kind, 4-hour bucket of the end, sample key, id) on
-    ``session_docs``, without ``argMax`` (one row per session here), ordered in Python. ``prepare``
-    reads the sessions' end times (for the bucket) by the sessions' sort key, untimed."""
+    ``session_docs``, without ``argMax`` (one row per session here), ordered in Python, each document
+    decompressed with its dictionary (schema 10; ``dict_id`` 0: stored as it is). ``prepare`` reads the
+    sessions' end times (for the bucket) by the sessions' sort key, untimed."""
 
     _SQL = (
-        "SELECT conviva_session_id, doc FROM session_docs WHERE account_id = {a:UInt64} AND is_ad = 0"
+        "SELECT conviva_session_id, dict_id, doc FROM session_docs WHERE account_id = {a:UInt64} AND is_ad = 0"
         " AND end_bucket IN {buckets:Array(Int32)} AND sample_key IN {keys:Array(Int64)}"
     )  # by bucket and sample key, as the store reads them (a set of ids is dear for the key analysis)
     _ENDS = (
@@ -731,6 +733,13 @@ class ChdbBare:
     def __init__(self, client: Any, account_id: int) -> None:
         self.client = client
         self.account_id = account_id
+        rows = client.query("SELECT id, dict FROM zstd_dicts", column_formats={"dict": "bytes"}).result_rows
+        self.decompressors = {int(i): zstd_docs.decompressor(bytes(d)) for i, d in rows}
+
+    def _doc(self, dict_id: int, doc: bytes) -> bytes:
+        if dict_id == 0:
+            return bytes(doc)
+        return zstd_docs.decompress(self.decompressors[dict_id], doc, what="a document", dict_id=dict_id)
 
     def prepare(self, conviva_ids: list[str]) -> object:
         keys = [sample_key(c) for c in conviva_ids]
@@ -753,8 +762,9 @@ class ChdbBare:
         if not ids:
             return _envelope([])
         params = {"a": self.account_id, "keys": keys, "buckets": buckets}
-        found = dict(self.client.query(self._SQL, parameters=params, column_formats={"doc": "bytes"}).result_rows)
-        return _envelope([bytes(found[c]) for c in ids])
+        rows = self.client.query(self._SQL, parameters=params, column_formats={"doc": "bytes"}).result_rows
+        found = {c: (int(d), doc) for c, d, doc in rows}
+        return _envelope([self._doc(*found[c]) for c in ids])
 
 
 @dataclasses.dataclass

@@ -30,7 +30,7 @@ from typing import Any
 
 import zstandard
 
-from reelsight.errors import StorageFailure
+from reelsight.errors import ReadTimeout, StorageFailure
 from reelsight.store import zstd_docs
 from reelsight.store.zstd_docs import TRAIN_AFTER_DOCS, TRAIN_SAMPLE_DOCS
 
@@ -94,7 +94,10 @@ class Documents:
     def encode(self, docs: Sequence[bytes]) -> list[tuple[int, bytes]]:
         """``(dict_id, stored bytes)`` for each new ``session_docs`` row of one insert."""
         if self._current is None:
-            self._adopt_or_train(docs)
+            try:
+                self._adopt_or_train(docs)
+            except ReadTimeout as exc:  # a write's failure (the writer retries the chunk), not a read's
+                raise StorageFailure(f"could not look up the document dictionaries: {exc}") from exc
         if self._current is None:
             self._raw = (self._raw or 0) + len(docs)
             return [(RAW, doc) for doc in docs]
