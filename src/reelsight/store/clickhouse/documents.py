@@ -36,8 +36,8 @@ from reelsight.store.zstd_docs import TRAIN_AFTER_DOCS, TRAIN_SAMPLE_DOCS
 
 log = logging.getLogger("reelsight.store")
 RAW = 0  # ``dict_id`` of a document stored as it is
-# Level 3: ~260 bytes a document for ~8 µs of the writer's CPU (level 9, the SQLite store's: ~230 bytes
-# for ~40 µs); the import is the ClickHouse store's tightest target.
+# Level 3: ~260 bytes a document for 6 to 12 µs of the writer's CPU (level 9, the SQLite store's: ~230
+# bytes for ~40 µs); the import is the ClickHouse store's tightest target.
 LEVEL = 3
 REPLICATION_WAIT_S = 30.0  # how long a cluster writer waits for a new dictionary on every replica
 
