@@ -21,6 +21,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,13 +36,12 @@ from reelsight.query.selection import selection
 from reelsight.store.records import to_record
 from reelsight.store.url import open_clickhouse, parse_store_url
 tree, directory, mode = sys.argv[1], sys.argv[2], sys.argv[3]
-n, hot, repeat = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+n, hot, repeat, now = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 marker = os.path.join(directory, "bench.json")
 store = open_clickhouse(parse_store_url(f"chdb://{directory}/db"), read_timeout_s=60, retention_days=3650)
 client = store._client
 if mode == "build":
-    now = int(time.time() * 1000)
-    hot_end = now - 2 * DAY_MS
+    hot_end = now - 2 * DAY_MS  # one ``now`` for both trees: the same sessions, windows and picks
     docs = [*generate_sessions(n, seed=1, end_ms=now, span_ms=31 * DAY_MS, ads=0.0),
             *generate_sessions(hot, seed=2, end_ms=hot_end, span_ms=3 * HOUR_MS, ads=0.0)]
     records = [to_record(d) for d in docs]
@@ -101,6 +101,7 @@ store.close()
 
 def _child(tree: str, directory: Path, mode: str, args: argparse.Namespace) -> dict[str, object]:
     argv = [str(Path(tree).resolve()), str(directory), mode, str(args.sessions), str(args.hot), str(args.repeat)]
+    argv.append(str(args.now_ms))
     out = subprocess.run([sys.executable, "-c", _CHILD, *argv], check=True, capture_output=True, text=True).stdout
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -115,6 +116,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="timed requests per case, tree and round")
     parser.add_argument("--keep", action="store_true", help="keep the directories")
     args = parser.parse_args()
+    args.now_ms = int(time.time() * 1000)
     names = ("baseline", "change")
     dirs = {name: ROOT / "bench" / "data" / f"docs-ab-{name}" for name in names}
     built: dict[str, dict[str, object]] = {}
@@ -124,6 +126,10 @@ def main() -> None:
             dirs[name].mkdir(parents=True)
             built[name] = _child(tree, dirs[name], "build", args)
             print(f"{name} ({tree}): built", json.dumps(built[name]), flush=True)
+        picks = ("start", "end", "device_os", "country", "tier", "rare_isp", "rare_build", "session_id")
+        differing = [k for k in picks if built["baseline"][k] != built["change"][k]]
+        if differing:  # the trees would not answer the same queries
+            raise SystemExit(f"the two builds differ in {differing}: not the same data")
         times: dict[str, dict[str, list[float]]] = {name: {} for name in names}
         returned: dict[str, dict[str, int]] = {}
         for round_ in range(args.rounds):

@@ -1,7 +1,8 @@
 """The ClickHouse store's documents compressed one by one (``store/clickhouse/documents.py``, schema 10):
 byte-identical round trips through every read path, documents stored before the dictionary, a second
 node that reads and adopts the first one's dictionary, a failed training, damaged rows and a missing
-dictionary, a database from before migration 10, and a cluster writer."""
+dictionary, a database from before migration 10, and a cluster writer (on the one-node cluster, and
+against a lagging second replica that only a stand-in can play here)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from reelsight.query.parse import SessionQuery
 from reelsight.query.selection import selection
 from reelsight.query.viewer import ViewerQuery
 from reelsight.store import zstd_docs
+from reelsight.store.clickhouse import documents as ch_documents
 from reelsight.store.clickhouse import schema as ch_schema
 from reelsight.store.clickhouse.documents import RAW
 from reelsight.store.clickhouse.store import ClickHouseStore
@@ -90,7 +92,8 @@ def test_documents_are_compressed_once_enough_are_stored_and_read_back_byte_iden
 def test_another_node_reads_the_dictionary_and_adopts_it(chdb_dir: str, ch: ClickHouseStore) -> None:
     account = add_account(ch, "acme").account
     records = _records(TRAIN_AFTER_DOCS + 100)
-    ch.write_sessions(account.id, records)
+    ch.write_sessions(account.id, records)  # one write of 2,000 or more: it trains on its own documents first
+    assert RAW not in {d for _c, d, _n in _stored(ch)}
     other = ClickHouseStore(
         _client(chdb_dir, ch._client.database), describe="another node", retention_days=RETENTION_DAYS
     )
@@ -99,7 +102,7 @@ def test_another_node_reads_the_dictionary_and_adopts_it(chdb_dir: str, ch: Clic
         more = _records(50, seed=3)
         other.write_sessions(account.id, more)  # adopts the stored dictionary: no second one
         assert len(ch._client.query("SELECT id FROM zstd_dicts").result_rows) == 1
-        assert {d for c, d, _n in _stored(ch) if c in {r.conviva_session_id for r in more}} != {RAW}
+        assert RAW not in {d for c, d, _n in _stored(ch) if c in {r.conviva_session_id for r in more}}
         assert _documents(ch, account.id) == {r.conviva_session_id: r.doc for r in [*records, *more]}
     finally:
         other.close()
@@ -194,3 +197,39 @@ def test_a_cluster_writer_compresses_once_every_replica_holds_the_dictionary(
         assert _documents(node, account.id) == {r.conviva_session_id: r.doc for r in records}
     finally:
         node.close()
+
+
+def test_a_cluster_writer_waits_for_a_lagging_replica_before_it_uses_a_dictionary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two replicas, one without the dictionary yet: no second replica runs here (the engine is one
+    node), so the store's queries are answered by a stand-in for what the cluster would say."""
+    monkeypatch.setattr(ch_documents, "REPLICATION_WAIT_S", 0.0)
+    docs = [r.doc for r in _records(TRAIN_AFTER_DOCS)]
+    stored: list[list[object]] = []  # zstd_dicts as inserted
+    holding = {"replicas": 1}  # how many of the two replicas hold the dictionary
+
+    def query(sql: str, params: dict[str, object] | None = None, **_: object) -> list[tuple[object, ...]]:
+        if "FROM zstd_dicts ORDER BY" in sql:
+            return [(row[0], row[1]) for row in stored[-1:]]
+        if "FROM system.clusters" in sql:
+            return [(2,)]
+        if "clusterAllReplicas" in sql:
+            return [(holding["replicas"],)]
+        if "SELECT count() FROM (SELECT 1 FROM session_docs" in sql:
+            return [(0,)]
+        raise AssertionError(sql)
+
+    def insert(table: str, rows: list[list[object]], columns: object) -> None:
+        assert table == "zstd_dicts"
+        stored.extend(rows)
+
+    writer = ch_documents.Documents(query, insert, cluster="two-replicas")  # type: ignore[arg-type]
+    assert {d for d, _doc in writer.encode(docs)} == {RAW}  # trained and stored, not on every replica
+    assert len(stored) == 1
+    assert {d for d, _doc in writer.encode(docs[:10])} == {RAW}  # adopting it checks the replicas too
+    holding["replicas"] = 2
+    encoded = writer.encode(docs[:10])
+    assert {d for d, _doc in encoded} == {stored[0][0]}
+    assert [writer.decode(d, doc, "s") for d, doc in encoded] == docs[:10]
+    assert len(stored) == 1  # no second dictionary
